@@ -1,0 +1,286 @@
+//! The TOML config: connectors, their sources, outputs, state, pipeline limits.
+//!
+//! Unknown keys are errors (with line and column). `${NAME}` in any string value is replaced
+//! by the environment variable `NAME` after parsing, so parse errors quote the reference, never
+//! a secret's value.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::sinks::OutputConfig;
+use crate::sources::SourceConfig;
+
+/// A whole trawl config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints, the compile cache and (by default) dead letters live.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// How records move through the pipeline.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Where records that could not be written go.
+    #[serde(default)]
+    pub dead_letter: DeadLetterConfig,
+    /// One per AWS account.
+    pub connectors: Vec<ConnectorConfig>,
+    /// Every mapped event is written to each output.
+    pub outputs: Vec<OutputConfig>,
+}
+
+/// `[state]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Directory of the state store (`state.redb`) and compile cache. Default `.trawl`.
+    #[serde(default = "default_state_dir")]
+    pub dir: PathBuf,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from(".trawl")
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self { dir: default_state_dir() }
+    }
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Mapper worker threads. Default: the number of CPUs.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Records per raw batch handed to a mapper (one wasm call each). Default 4096.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// Memory cap of one mapper instance, in MiB. Default 256.
+    #[serde(default = "default_mapper_memory_mib")]
+    pub mapper_memory_mib: u64,
+    /// Wall-clock deadline for one mapper call on one batch, in ms. Default 30000.
+    #[serde(default = "default_mapper_deadline_ms")]
+    pub mapper_deadline_ms: u64,
+    /// Largest output one mapper call may return, in MiB. Default 512.
+    #[serde(default = "default_mapper_output_mib")]
+    pub mapper_output_mib: u64,
+    /// Commit (finish output files, checkpoint) after about this many records. Default 1,000,000.
+    #[serde(default = "default_commit_every_records")]
+    pub commit_every_records: u64,
+}
+
+fn default_batch_rows() -> usize {
+    4096
+}
+fn default_mapper_memory_mib() -> u64 {
+    256
+}
+fn default_mapper_deadline_ms() -> u64 {
+    30_000
+}
+fn default_mapper_output_mib() -> u64 {
+    512
+}
+fn default_commit_every_records() -> u64 {
+    1_000_000
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+/// `[dead_letter]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// Directory for dead-letter NDJSON files. Default `<state.dir>/dead-letter`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[[connectors]]`: one AWS account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// The account name stamped on every event (OCSF `cloud.account.name`).
+    pub name: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: String,
+    /// Default AWS region of the account.
+    pub region: String,
+    /// The sources to collect.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// A config error, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML or schema error; toml's message carries line and column.
+    #[error("invalid config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line, column and the offending text.
+        message: String,
+    },
+    /// A `${NAME}` reference to an unset variable.
+    #[error("invalid config {path}: environment variable {name} is not set (referenced as ${{{name}}})")]
+    MissingEnv {
+        /// The file.
+        path: PathBuf,
+        /// The variable.
+        name: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads, parses, substitutes `${ENV}` and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let parsed: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        // Substitute on the parsed values, then re-check the types.
+        let mut value = toml::Value::try_from(&parsed).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        substitute_env(&mut value).map_err(|name| ConfigError::MissingEnv { path: path.into(), name })?;
+        let cfg: Config = value.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        cfg.check().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.connectors.is_empty() {
+            return Err("no [[connectors]]".into());
+        }
+        if self.outputs.is_empty() {
+            return Err("no [[outputs]]".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for c in &self.connectors {
+            if c.name.trim().is_empty() {
+                return Err("a connector has an empty name".into());
+            }
+            if !names.insert(&c.name) {
+                return Err(format!("two connectors are named {:?}", c.name));
+            }
+            if c.sources.is_empty() {
+                return Err(format!("connector {:?} has no [[connectors.sources]]", c.name));
+            }
+        }
+        if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) {
+            return Err("pipeline.batch_rows and pipeline.workers must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The dead-letter directory.
+    pub fn dead_letter_dir(&self) -> PathBuf {
+        self.dead_letter.path.clone().unwrap_or_else(|| self.state.dir.join("dead-letter"))
+    }
+}
+
+/// Replaces `${NAME}` in every string; returns the first unset name. `$${` escapes a literal `${`.
+fn substitute_env(v: &mut toml::Value) -> Result<(), String> {
+    match v {
+        toml::Value::String(s) if s.contains("${") => {
+            *s = substitute_str(s, |n| std::env::var(n).ok())?;
+        }
+        toml::Value::Array(a) => a.iter_mut().try_for_each(substitute_env)?,
+        toml::Value::Table(t) => t.iter_mut().try_for_each(|(_, v)| substitute_env(v))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn substitute_str(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        if rest[..i].ends_with('$') {
+            out.push_str(&rest[..i - 1]);
+            out.push_str("${");
+            rest = &rest[i + 2..];
+            continue;
+        }
+        out.push_str(&rest[..i]);
+        let Some(end) = rest[i + 2..].find('}') else {
+            out.push_str(&rest[i..]);
+            return Ok(out);
+        };
+        let name = &rest[i + 2..i + 2 + end];
+        out.push_str(&lookup(name).ok_or_else(|| name.to_string())?);
+        rest = &rest[i + 3 + end..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[connectors]]
+name = "dev"
+region = "us-east-1"
+[[connectors.sources]]
+type = "cloudtrail_files"
+path = "x"
+[[outputs]]
+type = "parquet"
+path = "out"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(c.state.dir, PathBuf::from(".trawl"));
+        assert_eq!(c.pipeline.batch_rows, 4096);
+        assert_eq!(c.dead_letter_dir(), PathBuf::from(".trawl/dead-letter"));
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_line_and_column() {
+        let text = MINIMAL.replace("path = \"x\"", "path = \"x\"\nbucket = \"y\"");
+        let err = Config::parse(&text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(err.contains("unknown field `bucket`"), "{err}");
+        assert!(err.contains("line 8"), "{err}");
+        assert!(err.contains("t.toml"), "{err}");
+    }
+
+    #[test]
+    fn env_references_are_substituted_and_missing_ones_named() {
+        let lookup = |n: &str| (n == "HOME_DIR").then(|| "/home/a".to_string());
+        assert_eq!(substitute_str("${HOME_DIR}/x", lookup).unwrap(), "/home/a/x");
+        assert_eq!(substitute_str("a$${HOME_DIR}", lookup).unwrap(), "a${HOME_DIR}");
+        assert_eq!(substitute_str("${NOPE}", lookup).unwrap_err(), "NOPE");
+        let text = MINIMAL.replace("path = \"out\"", "path = \"${TRAWL_TEST_UNSET_VAR_X}\"");
+        let err = Config::parse(&text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(err.contains("TRAWL_TEST_UNSET_VAR_X is not set"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! The standard mappers, embedded so `trawl` runs with no wasm toolchain. Built from
+//! `mappers/<name>/` by `mappers/build.sh`; a test fails when these are stale.
+
+/// `(name, module bytes)` of every embedded mapper.
+pub const BUILTIN_MAPPERS: &[(&str, &[u8])] = &[
+    ("cloudtrail", include_bytes!("../../../mappers/dist/cloudtrail.wasm")),
+    ("passthrough", include_bytes!("../../../mappers/dist/passthrough.wasm")),
+];
+
+/// The module bytes of builtin mapper `name`.
+pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {
+    BUILTIN_MAPPERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}

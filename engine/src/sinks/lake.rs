@@ -1,0 +1,176 @@
+//! The partitioned, Security-Lake-style file layout, with atomic file publication.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use arrow_array::{Array, RecordBatch, UInt32Array, cast::AsArray, types::TimestampMillisecondType};
+use sha2::{Digest, Sha256};
+use trawl_guest_sdk::time::civil_from_days;
+
+use super::{FileFormat, FileWriter, SinkError};
+
+/// Where one event goes and what identifies it.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionRow<'a> {
+    /// AWS region, `unknown` when the source does not know.
+    pub region: Option<&'a str>,
+    /// AWS account id.
+    pub account: Option<&'a str>,
+    /// Fallback time for events without a `time` (ms).
+    pub fallback_time_ms: i64,
+    /// The input object, for the deterministic file name.
+    pub object: &'a str,
+    /// The record index in the object.
+    pub record_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PartitionKey {
+    source: String,
+    region: String,
+    account: String,
+    day: String,
+}
+
+struct OpenFile {
+    writer: Box<dyn FileWriter>,
+    tmp: PathBuf,
+    rows: u64,
+    ident: Sha256,
+}
+
+/// A file published by [`LakeSink::commit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// Final path.
+    pub path: PathBuf,
+    /// Events in it.
+    pub rows: u64,
+}
+
+/// Writes events into `<root>/<source>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/`.
+///
+/// Contract: [`write`](Self::write) buffers events into temporary files under
+/// `<root>/.tmp/`, invisible to readers of the layout. [`commit`](Self::commit) finishes and
+/// fsyncs every open file and renames it into place (atomic on one filesystem); only then are
+/// the events durable and visible. File names are the sha256 of the events' identities
+/// (object, record index), so writing the same records again yields the same name and
+/// replaces the file rather than duplicating it.
+pub struct LakeSink {
+    root: PathBuf,
+    format: Arc<dyn FileFormat>,
+    open: HashMap<PartitionKey, OpenFile>,
+    max_rows_per_file: u64,
+    finished: Vec<(PathBuf, PathBuf, u64)>,
+    seq: u64,
+}
+
+impl LakeSink {
+    /// A sink rooted at `root`. Leftover temporary files from a crashed run are removed.
+    pub fn new(root: &Path, format: Arc<dyn FileFormat>) -> Result<Self, SinkError> {
+        let tmp = root.join(".tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot clean temporary files: {e}")))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
+        Ok(Self { root: root.to_path_buf(), format, open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Writes events of one class. `rows[i]` is the input row of event `i`; `part(row)` says
+    /// where that row belongs.
+    pub fn write<'a>(
+        &mut self,
+        source: &str,
+        events: &RecordBatch,
+        rows: &UInt32Array,
+        part: impl Fn(usize) -> PartitionRow<'a>,
+    ) -> Result<(), SinkError> {
+        let times = events.column_by_name("time").and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>().cloned());
+        let mut groups: HashMap<PartitionKey, (Vec<u32>, Sha256)> = HashMap::new();
+        for i in 0..events.num_rows() {
+            let p = part(rows.value(i) as usize);
+            let t = times.as_ref().filter(|t| !t.is_null(i)).map(|t| t.value(i)).unwrap_or(p.fallback_time_ms);
+            let (y, m, d) = civil_from_days(t.div_euclid(86_400_000));
+            let key = PartitionKey {
+                source: source.to_string(),
+                region: p.region.unwrap_or("unknown").to_string(),
+                account: p.account.unwrap_or("unknown").to_string(),
+                day: format!("{y:04}{m:02}{d:02}"),
+            };
+            let g = groups.entry(key).or_insert_with(|| (Vec::new(), Sha256::new()));
+            g.0.push(i as u32);
+            g.1.update(p.object.as_bytes());
+            g.1.update(p.record_index.to_le_bytes());
+        }
+        for (key, (idx, ident)) in groups {
+            let part = arrow_select::take::take_record_batch(events, &UInt32Array::from(idx)).map_err(|e| SinkError::new(self.root.display(), e))?;
+            self.append(key, part, ident)?;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, key: PartitionKey, batch: RecordBatch, ident: Sha256) -> Result<(), SinkError> {
+        if !self.open.contains_key(&key) {
+            self.seq += 1;
+            let tmp = self.root.join(".tmp").join(format!("{}-{}.{}", std::process::id(), self.seq, self.format.extension()));
+            let file = File::create(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
+            let writer = self.format.open(file, batch.schema()).map_err(|e| SinkError::new(tmp.display(), e))?;
+            self.open.insert(key.clone(), OpenFile { writer, tmp, rows: 0, ident: Sha256::new() });
+        }
+        let f = self.open.get_mut(&key).expect("inserted above");
+        f.writer.write(&batch).map_err(|e| SinkError::new(f.tmp.display(), e))?;
+        f.rows += batch.num_rows() as u64;
+        f.ident.update(ident.finalize());
+        if f.rows >= self.max_rows_per_file {
+            let f = self.open.remove(&key).expect("present");
+            self.finish_file(&key, f)?;
+        }
+        Ok(())
+    }
+
+    fn finish_file(&mut self, key: &PartitionKey, f: OpenFile) -> Result<(), SinkError> {
+        f.writer.finish().map_err(|e| SinkError::new(f.tmp.display(), e))?;
+        let dir = self
+            .root
+            .join(&key.source)
+            .join(format!("region={}", key.region))
+            .join(format!("accountId={}", key.account))
+            .join(format!("eventDay={}", key.day));
+        let name = format!("{}.{}", &hex::encode(f.ident.finalize())[..32], self.format.extension());
+        self.finished.push((f.tmp, dir.join(name), f.rows));
+        Ok(())
+    }
+
+    /// Finishes every open file and publishes all finished files. Returns what was published.
+    pub fn commit(&mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        let open: Vec<_> = self.open.drain().collect();
+        for (key, f) in open {
+            self.finish_file(&key, f)?;
+        }
+        let mut out = Vec::new();
+        let mut dirs = std::collections::BTreeSet::new();
+        for (tmp, path, rows) in self.finished.drain(..) {
+            let dir = path.parent().expect("has a partition dir");
+            std::fs::create_dir_all(dir).map_err(|e| SinkError::new(dir.display(), format!("cannot create: {e}")))?;
+            std::fs::rename(&tmp, &path).map_err(|e| SinkError::new(path.display(), format!("cannot publish {}: {e}", tmp.display())))?;
+            dirs.insert(dir.to_path_buf());
+            out.push(WrittenFile { path, rows });
+        }
+        // The renames themselves must survive a crash: fsync the directories that changed.
+        for d in dirs {
+            if let Ok(f) = File::open(&d) {
+                let _ = f.sync_all();
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,134 @@
+//! Source `cloudtrail_files`: a local directory tree of CloudTrail log files, exactly as
+//! CloudTrail delivers them to S3 (`AWSLogs/[o-org/]<acct>/CloudTrail/<region>/YYYY/MM/DD/`,
+//! `.json.gz` or `.json`). Digest and Insights files are skipped.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Source, SourceContext, SourceError, ingest_cloudtrail_log};
+use crate::batch::ObjectInfo;
+
+/// `type = "cloudtrail_files"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudTrailFilesConfig {
+    /// Root of the tree (the directory holding `AWSLogs/`, or any directory below it).
+    pub path: PathBuf,
+    /// Mapper: `builtin:cloudtrail` (default), `builtin:passthrough` or a `.wasm` path.
+    #[serde(default = "default_mapper")]
+    pub mapper: String,
+    /// Config table handed to the mapper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapper_config: Option<serde_json::Value>,
+}
+
+fn default_mapper() -> String {
+    "builtin:cloudtrail".into()
+}
+
+/// The source.
+pub struct CloudTrailFiles {
+    cfg: CloudTrailFilesConfig,
+}
+
+impl CloudTrailFiles {
+    /// A source over `cfg.path`.
+    pub fn new(cfg: CloudTrailFilesConfig) -> Self {
+        Self { cfg }
+    }
+}
+
+/// Whether a path is a CloudTrail log file (not a digest or Insights file).
+pub fn is_log_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let skipped_dir = path.components().any(|c| matches!(c, Component::Normal(s) if s == "CloudTrail-Digest" || s == "CloudTrail-Insight"));
+    !skipped_dir && !name.starts_with('.') && (name.ends_with(".json.gz") || name.ends_with(".json"))
+}
+
+/// `(account id, region)` from a CloudTrail key or path: the components around `CloudTrail`.
+pub fn account_region(path: &str) -> (Option<String>, Option<String>) {
+    let parts: Vec<&str> = path.split(['/', '\\']).collect();
+    match parts.iter().position(|p| *p == "CloudTrail") {
+        Some(i) => {
+            let account = i.checked_sub(1).map(|j| parts[j]).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
+            let region = parts.get(i + 1).filter(|r| !r.is_empty() && r.contains('-'));
+            (account.map(str::to_string), region.map(|r| r.to_string()))
+        }
+        None => (None, None),
+    }
+}
+
+impl Source for CloudTrailFiles {
+    fn id(&self) -> String {
+        format!("cloudtrail_files:{}", self.cfg.path.display())
+    }
+
+    fn kind(&self) -> &'static str {
+        "cloudtrail_files"
+    }
+
+    fn run(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
+        let root = &self.cfg.path;
+        let fail = |message: String| SourceError { source_id: self.id(), message };
+        if !root.is_dir() {
+            return Err(fail(format!("{} is not a directory", root.display())));
+        }
+        let mut files = Vec::new();
+        for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+            let entry = entry.map_err(|e| fail(format!("cannot list: {e}")))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            if is_log_file(entry.path()) {
+                files.push(entry.into_path());
+            } else {
+                tracing::debug!(path = %entry.path().display(), "not a CloudTrail log file; ignored");
+            }
+        }
+        let todo: Vec<PathBuf> = files.into_iter().filter(|p| !ctx.is_done(&p.display().to_string())).collect();
+        ctx.set_total_objects(todo.len() as u64);
+        for path in todo {
+            let object = path.display().to_string();
+            let (aws_account_id, region) = account_region(&object);
+            let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object };
+            match std::fs::File::open(&path) {
+                Ok(f) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(f)),
+                Err(e) => {
+                    let mut obj = ctx.begin_object(info);
+                    ctx.object_failed(&mut obj, 0, format!("cannot open: {e}"), None);
+                    ctx.end_object(obj);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_log_files() {
+        let cases = [
+            ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/111122223333_CloudTrail_us-east-2_20150801T0210Z_Mu0KsOhtH1ar15ZZ.json.gz", true),
+            ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/x.json", true),
+            ("AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/01/x.json.gz", false),
+            ("AWSLogs/111122223333/CloudTrail-Insight/us-east-2/2015/08/01/x.json.gz", false),
+            ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/notes.txt", false),
+        ];
+        for (p, want) in cases {
+            assert_eq!(is_log_file(Path::new(p)), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn account_and_region_from_key() {
+        assert_eq!(
+            account_region("trail/AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2024/01/15/f.json.gz"),
+            (Some("111122223333".into()), Some("eu-west-1".into()))
+        );
+        assert_eq!(account_region("random/file.json"), (None, None));
+    }
+}

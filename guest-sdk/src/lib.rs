@@ -1,0 +1,109 @@
+//! # trawl guest SDK
+//!
+//! Write a trawl mapper in Rust: implement [`Mapper`] for a type, call
+//! [`export_mapper!`] once, build the crate for `wasm32-wasip1` and point trawl at the
+//! `.wasm`. The same crate compiles natively, so `cargo test` exercises the mapping code with
+//! no wasm toolchain.
+//!
+//! ```
+//! use trawl_guest_sdk::{ClassDecl, Emitter, Manifest, MapError, Mapper, RawRecord, ocsf};
+//!
+//! struct Raw;
+//! impl Mapper for Raw {
+//!     fn new(_config: &serde_json::Value) -> Result<Self, MapError> { Ok(Raw) }
+//!     fn manifest() -> Manifest {
+//!         Manifest {
+//!             name: "raw".into(), version: "0.1.0".into(), description: "raw records".into(),
+//!             ocsf_version: String::new(), source_kinds: vec![],
+//!             classes: vec![ClassDecl::of::<ocsf::RawEvent>()],
+//!             abi_major: 0, abi_minor: 0, sdk_version: String::new(),
+//!         }
+//!     }
+//!     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
+//!         out.emit(ocsf::RawEvent::from_record(rec, rec.ingest_time_ms)?);
+//!         Ok(())
+//!     }
+//! }
+//! trawl_guest_sdk::export_mapper!(Raw);
+//! # fn main() {}
+//! ```
+//!
+//! **Why serde structs, traced into Arrow schemas (serde_arrow), rather than hand-written
+//! Arrow builders:** the event struct is the schema, so they cannot disagree; nested OCSF
+//! objects are plain Rust structs with `Option` for optional attributes; golden tests compare
+//! values, not builder calls. The cost is one serde pass per event, measured well below the
+//! JSON parsing every mapper does anyway.
+
+pub mod abi;
+mod mapper;
+pub mod ocsf;
+mod record;
+pub mod runtime;
+pub mod time;
+
+pub use mapper::{ClassDecl, Emitter, Manifest, MapError, Mapper, OcsfEvent, trace_fields};
+pub use record::{RawBatchView, RawRecord};
+
+/// Log levels for [`log!`] (values as sent over the ABI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Level {
+    /// Something is wrong.
+    Error = 1,
+    /// Something looks wrong.
+    Warn = 2,
+    /// Normal operation.
+    Info = 3,
+    /// Details for debugging.
+    Debug = 4,
+}
+
+/// Logs a line through the host's tracing (with the mapper name and batch attached by the host).
+/// `trawl_guest_sdk::log!(Warn, "odd record {}", n)`.
+#[macro_export]
+macro_rules! log {
+    ($level:ident, $($arg:tt)*) => {
+        $crate::runtime::guest::log($crate::Level::$level, &format!($($arg)*))
+    };
+}
+
+/// Exports a [`Mapper`] type as a trawl wasm module (ABI v1). Call once, at the crate root.
+/// On native targets it expands to nothing, so the crate also builds as a normal library.
+#[macro_export]
+macro_rules! export_mapper {
+    ($ty:ty) => {
+        #[cfg(target_family = "wasm")]
+        mod __trawl_exports {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::runtime::guest;
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn trawl_abi_version() -> i32 {
+                $crate::abi::packed_abi_version()
+            }
+            #[unsafe(no_mangle)]
+            pub extern "C" fn trawl_alloc(len: i32) -> i32 {
+                guest::alloc(len as usize) as i32
+            }
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn trawl_dealloc(ptr: i32, len: i32) {
+                unsafe { guest::dealloc(ptr as usize as *mut u8, len as usize) }
+            }
+            #[unsafe(no_mangle)]
+            pub extern "C" fn trawl_manifest() -> i64 {
+                guest::pack(guest::manifest_json::<$ty>())
+            }
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn trawl_init(ptr: i32, len: i32) -> i64 {
+                let cfg = unsafe { guest::take(ptr as usize as *mut u8, len as usize) };
+                guest::pack(guest::init::<$ty>(&cfg))
+            }
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn trawl_map_batch(ptr: i32, len: i32) -> i64 {
+                let input = unsafe { guest::take(ptr as usize as *mut u8, len as usize) };
+                guest::pack(guest::map_batch::<$ty>(&input))
+            }
+        }
+    };
+}

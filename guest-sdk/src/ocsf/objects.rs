@@ -1,0 +1,170 @@
+use serde::{Deserialize, Serialize};
+
+/// `account` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Account {
+    /// Account id (the 12-digit AWS account id).
+    pub uid: Option<String>,
+    /// Account name. trawl puts the connector's account name here.
+    pub name: Option<String>,
+    /// Account type, e.g. `AWS Account`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// 10 = AWS Account.
+    pub type_id: Option<i32>,
+}
+
+/// `cloud` object (required by the cloud profile).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cloud {
+    /// Cloud provider, `AWS`.
+    pub provider: String,
+    /// Region, e.g. `us-east-1`.
+    pub region: Option<String>,
+    /// The account the event belongs to.
+    pub account: Option<Account>,
+}
+
+/// `product` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Product {
+    /// Product name, e.g. `CloudTrail`.
+    pub name: Option<String>,
+    /// Vendor, e.g. `AWS` (required in 1.1.0).
+    pub vendor_name: String,
+    /// Product or log format version.
+    pub version: Option<String>,
+}
+
+/// `metadata` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Metadata {
+    /// OCSF schema version, `1.1.0`.
+    pub version: String,
+    /// The product that logged the event.
+    pub product: Product,
+    /// Unique event id from the source (CloudTrail `eventID`).
+    pub uid: Option<String>,
+    /// Event code from the source (CloudTrail `eventName`).
+    pub event_code: Option<String>,
+    /// Source's log name, e.g. `Management` or `Data`.
+    pub log_name: Option<String>,
+    /// The original event time as the source wrote it.
+    pub original_time: Option<String>,
+    /// Correlation id (CloudTrail `sharedEventID`).
+    pub correlation_uid: Option<String>,
+    /// Profiles applied: `cloud`.
+    pub profiles: Option<Vec<String>>,
+}
+
+/// `user` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    /// Unique id: the principal's ARN where there is one.
+    pub uid: Option<String>,
+    /// Alternate id: the AWS principal id.
+    pub uid_alt: Option<String>,
+    /// Name: IAM user name, role session name, `root` or the AWS service.
+    pub name: Option<String>,
+    /// Source's type, e.g. `IAMUser`, `AssumedRole`, `Root`, `AWSService`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// 0 Unknown, 1 User, 2 Admin, 3 System, 99 Other.
+    pub type_id: Option<i32>,
+    /// Access key id used.
+    pub credential_uid: Option<String>,
+    /// The account the principal belongs to.
+    pub account: Option<Account>,
+}
+
+/// `session` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Session {
+    /// The identity that issued the session (role ARN for assumed roles).
+    pub issuer: Option<String>,
+    /// Whether the session was authenticated with MFA.
+    pub is_mfa: Option<bool>,
+    /// When the session was created.
+    pub created_time: Option<i64>,
+    /// Session credential id.
+    pub credential_uid: Option<String>,
+}
+
+/// `actor` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Actor {
+    /// The user that performed the action.
+    pub user: Option<User>,
+    /// The session the action ran in.
+    pub session: Option<Session>,
+    /// The service that acted on the user's behalf (CloudTrail `invokedBy`).
+    pub invoked_by: Option<String>,
+}
+
+/// `service` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Service {
+    /// Service name, e.g. `s3.amazonaws.com`.
+    pub name: Option<String>,
+}
+
+/// `request` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Request {
+    /// Request id.
+    pub uid: Option<String>,
+}
+
+/// `response` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// Error code.
+    pub error: Option<String>,
+    /// Error message.
+    pub message: Option<String>,
+}
+
+/// `api` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Api {
+    /// The operation, e.g. `GetObject` (required).
+    pub operation: String,
+    /// The service.
+    pub service: Option<Service>,
+    /// The request.
+    pub request: Option<Request>,
+    /// The response, when it failed.
+    pub response: Option<Response>,
+}
+
+/// `network_endpoint` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkEndpoint {
+    /// IP address.
+    pub ip: Option<String>,
+    /// Domain or service name, when the source is an AWS service rather than an address.
+    pub domain: Option<String>,
+    /// VPC endpoint id the request came through.
+    pub svc_name: Option<String>,
+}
+
+/// `http_request` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HttpRequest {
+    /// User agent.
+    pub user_agent: Option<String>,
+}
+
+/// `resource_details` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ResourceDetails {
+    /// Resource id (ARN).
+    pub uid: Option<String>,
+    /// Resource name.
+    pub name: Option<String>,
+    /// Resource type, e.g. `AWS::S3::Object`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// The account that owns the resource.
+    pub owner: Option<User>,
+}

@@ -1,0 +1,122 @@
+//! The raw record a mapper sees: its bytes and where they came from.
+
+use arrow_array::{
+    Array, BinaryArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+    cast::AsArray,
+    types::{TimestampMillisecondType, UInt64Type},
+};
+
+use crate::{MapError, abi::envelope};
+
+/// One raw record with its provenance. Borrowed from the batch: no copies.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// The record bytes exactly as the source read them (for CloudTrail: one JSON object).
+    pub bytes: &'a [u8],
+    /// The connector's account name (user-chosen, stamped on every event).
+    pub connector: &'a str,
+    /// The source kind, e.g. `cloudtrail_files`.
+    pub source_kind: &'a str,
+    /// The AWS account id, when the source knows it (from the object key, for CloudTrail).
+    pub aws_account_id: Option<&'a str>,
+    /// The AWS region, when the source knows it.
+    pub region: Option<&'a str>,
+    /// The file path or `s3://bucket/key` the record came from.
+    pub object: &'a str,
+    /// Index of the record within its object.
+    pub record_index: u64,
+    /// Byte offset of the record in the decompressed object.
+    pub byte_offset: u64,
+    /// When trawl read it, ms since the epoch.
+    pub ingest_time_ms: i64,
+}
+
+impl<'a> RawRecord<'a> {
+    /// The record as UTF-8 text.
+    pub fn text(&self) -> Result<&'a str, MapError> {
+        std::str::from_utf8(self.bytes)
+            .map_err(|e| MapError::new(format!("record is not valid UTF-8: {e}")))
+    }
+
+    /// Deserializes the record as JSON into `T` (borrowing from the record where `T` allows).
+    pub fn json<T: serde::Deserialize<'a>>(&self) -> Result<T, MapError> {
+        serde_json::from_slice(self.bytes).map_err(|e| MapError::new(format!("malformed JSON: {e}")))
+    }
+}
+
+/// Column views over a decoded raw batch. Built once per batch.
+pub struct RawBatchView<'a> {
+    raw: &'a BinaryArray,
+    connector: &'a StringArray,
+    source_kind: &'a StringArray,
+    account: &'a StringArray,
+    region: &'a StringArray,
+    object: &'a StringArray,
+    index: &'a UInt64Array,
+    offset: &'a UInt64Array,
+    ingest: &'a TimestampMillisecondArray,
+}
+
+impl<'a> RawBatchView<'a> {
+    /// Checks that `batch` has the envelope schema and borrows its columns.
+    pub fn new(batch: &'a RecordBatch) -> Result<Self, String> {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("raw batch has no column {name:?}"))
+        };
+        let s = |name: &str| -> Result<&'a StringArray, String> {
+            let c: &'a dyn Array = batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("raw batch has no column {name:?}"))?
+                .as_ref();
+            c.as_string_opt::<i32>().ok_or_else(|| format!("column {name:?} is not Utf8"))
+        };
+        let raw = col(envelope::RAW)?
+            .as_binary_opt::<i32>()
+            .ok_or("column \"raw\" is not Binary")?;
+        Ok(Self {
+            raw,
+            connector: s(envelope::CONNECTOR)?,
+            source_kind: s(envelope::SOURCE_KIND)?,
+            account: s(envelope::AWS_ACCOUNT_ID)?,
+            region: s(envelope::REGION)?,
+            object: s(envelope::OBJECT)?,
+            index: col(envelope::RECORD_INDEX)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or("record_index is not UInt64")?,
+            offset: col(envelope::BYTE_OFFSET)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or("byte_offset is not UInt64")?,
+            ingest: col(envelope::INGEST_TIME)?
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .ok_or("ingest_time is not Timestamp(ms)")?,
+        })
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// True when the batch holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The record at `i`.
+    pub fn get(&self, i: usize) -> RawRecord<'a> {
+        let opt = |a: &'a StringArray| (!a.is_null(i)).then(|| a.value(i));
+        RawRecord {
+            bytes: self.raw.value(i),
+            connector: self.connector.value(i),
+            source_kind: self.source_kind.value(i),
+            aws_account_id: opt(self.account),
+            region: opt(self.region),
+            object: self.object.value(i),
+            record_index: self.index.value(i),
+            byte_offset: self.offset.value(i),
+            ingest_time_ms: self.ingest.value(i),
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The standard CloudTrail mapper: CloudTrail records → OCSF 1.1.0.
+//!
+//! - `ConsoleLogin` → Authentication (3002), Logon, success/failure from
+//!   `responseElements.ConsoleLogin`.
+//! - every other management or data event → API Activity (6003), with the activity derived
+//!   from `readOnly` and the verb that starts `eventName` (see [`activity_id`]).
+//!
+//! Fields with no OCSF home go to `unmapped` as a JSON object, copied byte for byte from the
+//! record. The record is parsed once, into borrowed raw values, so unmapped fields are never
+//! decoded and re-encoded.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use trawl_guest_sdk::{
+    ClassDecl, Emitter, Manifest, MapError, Mapper, RawRecord,
+    ocsf::{self, *},
+    time::parse_rfc3339_ms,
+};
+
+/// The mapper. Stateless; config is ignored.
+pub struct CloudTrail;
+
+trawl_guest_sdk::export_mapper!(CloudTrail);
+
+impl Mapper for CloudTrail {
+    fn new(_config: &serde_json::Value) -> Result<Self, MapError> {
+        Ok(CloudTrail)
+    }
+
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "cloudtrail".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "AWS CloudTrail records to OCSF 1.1.0 API Activity and Authentication".into(),
+            ocsf_version: ocsf::VERSION.into(),
+            source_kinds: vec!["cloudtrail_files".into(), "cloudtrail_s3".into(), "cloudtrail_sqs".into(), "cloudtrail_lookup".into()],
+            classes: vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>()],
+            abi_major: 0,
+            abi_minor: 0,
+            sdk_version: String::new(),
+        }
+    }
+
+    fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
+        let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(rec.bytes).map_err(|e| {
+            MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}"))
+        })?;
+        let ct = Record::from_fields(&fields)?;
+        if ct.event_name == "ConsoleLogin" {
+            out.emit(authentication(&ct, rec));
+        } else {
+            out.emit(api_activity(&ct, rec));
+        }
+        Ok(())
+    }
+}
+
+/// The CloudTrail fields the mapper reads; everything else goes to `unmapped`.
+const MAPPED: &[&str] = &[
+    "eventVersion", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
+    "userAgent", "requestID", "eventID", "readOnly", "errorCode", "errorMessage",
+    "recipientAccountId", "eventCategory", "userIdentity", "resources", "sharedEventID",
+    "vpcEndpointId",
+];
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type", borrow)]
+    type_: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    principal_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    arn: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    account_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    access_key_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    user_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    invoked_by: Option<std::borrow::Cow<'a, str>>,
+    session_context: Option<SessionContext<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    #[serde(borrow)]
+    session_issuer: Option<SessionIssuer<'a>>,
+    #[serde(borrow)]
+    attributes: Option<SessionAttributes<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer<'a> {
+    #[serde(borrow)]
+    arn: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes<'a> {
+    #[serde(borrow)]
+    creation_date: Option<std::borrow::Cow<'a, str>>,
+    /// CloudTrail writes this as the string "true"/"false".
+    #[serde(borrow)]
+    mfa_authenticated: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<'a> {
+    #[serde(rename = "ARN", borrow)]
+    arn: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    type_: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    account_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConsoleLoginResponse<'a> {
+    #[serde(rename = "ConsoleLogin", borrow)]
+    console_login: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConsoleLoginData<'a> {
+    #[serde(rename = "MFAUsed", borrow)]
+    mfa_used: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A CloudTrail record, borrowed from the raw bytes.
+struct Record<'a> {
+    fields: &'a BTreeMap<&'a str, &'a RawValue>,
+    event_name: String,
+    time: i64,
+    event_time: String,
+    read_only: Option<bool>,
+    identity: UserIdentity<'a>,
+}
+
+fn field<'a, T: Deserialize<'a>>(fields: &BTreeMap<&str, &'a RawValue>, name: &str) -> Result<Option<T>, MapError> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|e| MapError::new(format!("CloudTrail field {name}: {e}"))),
+    }
+}
+
+fn string(fields: &BTreeMap<&str, &RawValue>, name: &str) -> Option<String> {
+    field::<std::borrow::Cow<str>>(fields, name).ok().flatten().map(|c| c.into_owned())
+}
+
+impl<'a> Record<'a> {
+    fn from_fields(fields: &'a BTreeMap<&'a str, &'a RawValue>) -> Result<Self, MapError> {
+        let event_name: String = field(fields, "eventName")?
+            .ok_or_else(|| MapError::new("not a CloudTrail record: no eventName"))?;
+        let event_time: String = field(fields, "eventTime")?
+            .ok_or_else(|| MapError::new("not a CloudTrail record: no eventTime"))?;
+        let time = parse_rfc3339_ms(&event_time)
+            .ok_or_else(|| MapError::new(format!("eventTime {event_time:?} is not an RFC 3339 timestamp")))?;
+        Ok(Self {
+            fields,
+            event_name,
+            time,
+            event_time,
+            read_only: field(fields, "readOnly")?,
+            identity: field(fields, "userIdentity")?.unwrap_or_default(),
+        })
+    }
+
+    fn s(&self, name: &str) -> Option<String> {
+        string(self.fields, name)
+    }
+
+    /// The fields the mapper does not read, as a JSON object built from the raw bytes.
+    fn unmapped(&self, also_mapped: &[&str]) -> Option<String> {
+        let mut out = String::from("{");
+        for (k, v) in self.fields.iter() {
+            if MAPPED.contains(k) || also_mapped.contains(k) {
+                continue;
+            }
+            if out.len() > 1 {
+                out.push(',');
+            }
+            // Keys borrowed as &str had no escapes, so they need none.
+            out.push('"');
+            out.push_str(k);
+            out.push_str("\":");
+            out.push_str(v.get());
+        }
+        out.push('}');
+        (out.len() > 2).then_some(out)
+    }
+
+    fn status(&self) -> (i32, Option<String>, Option<String>) {
+        match self.s("errorCode") {
+            Some(code) => (ocsf::status::FAILURE, Some(code), self.s("errorMessage")),
+            None => (ocsf::status::SUCCESS, None, None),
+        }
+    }
+
+    fn user(&self) -> User {
+        let id = &self.identity;
+        let type_ = id.type_.as_deref();
+        let name = match type_ {
+            Some("Root") => id.user_name.as_deref().map(str::to_string).or_else(|| Some("root".into())),
+            Some("AssumedRole") => id.arn.as_deref().and_then(|a| a.rsplit('/').next()).map(str::to_string),
+            Some("AWSService") => id.invoked_by.as_deref().map(str::to_string),
+            _ => id.user_name.as_deref().map(str::to_string),
+        };
+        User {
+            uid: id.arn.as_deref().map(str::to_string).or_else(|| id.principal_id.as_deref().map(str::to_string)),
+            uid_alt: id.principal_id.as_deref().map(str::to_string),
+            name,
+            type_: type_.map(str::to_string),
+            type_id: Some(match type_ {
+                Some("IAMUser") | Some("FederatedUser") | Some("IdentityCenterUser") => 1,
+                Some("Root") => 2,
+                Some("AWSService") => 3,
+                Some(_) => 99,
+                None => 0,
+            }),
+            credential_uid: id.access_key_id.as_deref().filter(|k| !k.is_empty()).map(str::to_string),
+            account: id.account_id.as_deref().map(|uid| Account { uid: Some(uid.to_string()), ..Default::default() }),
+        }
+    }
+
+    fn session(&self) -> Option<Session> {
+        let ctx = self.identity.session_context.as_ref()?;
+        let attrs = ctx.attributes.as_ref();
+        Some(Session {
+            issuer: ctx.session_issuer.as_ref().and_then(|i| i.arn.as_deref()).map(str::to_string),
+            is_mfa: attrs.and_then(|a| a.mfa_authenticated.as_deref()).map(|m| m == "true"),
+            created_time: attrs.and_then(|a| a.creation_date.as_deref()).and_then(parse_rfc3339_ms),
+            credential_uid: None,
+        })
+    }
+
+    fn actor(&self) -> Actor {
+        Actor {
+            user: Some(self.user()),
+            session: self.session(),
+            invoked_by: self.identity.invoked_by.as_deref().map(str::to_string),
+        }
+    }
+
+    /// `sourceIPAddress` is an address for people and a DNS name for AWS services.
+    fn src_endpoint(&self) -> NetworkEndpoint {
+        let src = self.s("sourceIPAddress");
+        let is_ip = src.as_deref().is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok());
+        NetworkEndpoint {
+            ip: src.clone().filter(|_| is_ip),
+            domain: src.filter(|_| !is_ip),
+            svc_name: self.s("vpcEndpointId"),
+        }
+    }
+
+    fn cloud(&self, rec: &RawRecord<'_>) -> Cloud {
+        let account_uid = self
+            .s("recipientAccountId")
+            .or_else(|| self.identity.account_id.as_deref().map(str::to_string))
+            .or_else(|| rec.aws_account_id.map(str::to_string));
+        Cloud {
+            provider: "AWS".into(),
+            region: self.s("awsRegion").or_else(|| rec.region.map(str::to_string)),
+            account: Some(Account {
+                uid: account_uid,
+                name: Some(rec.connector.to_string()),
+                type_: Some("AWS Account".into()),
+                type_id: Some(10),
+            }),
+        }
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            version: ocsf::VERSION.into(),
+            product: Product {
+                name: Some("CloudTrail".into()),
+                vendor_name: "AWS".into(),
+                version: self.s("eventVersion"),
+            },
+            uid: self.s("eventID"),
+            event_code: Some(self.event_name.clone()),
+            log_name: self.s("eventCategory"),
+            original_time: Some(self.event_time.clone()),
+            correlation_uid: self.s("sharedEventID"),
+            profiles: Some(vec!["cloud".into()]),
+        }
+    }
+
+    fn http_request(&self) -> Option<HttpRequest> {
+        self.s("userAgent").map(|ua| HttpRequest { user_agent: Some(ua) })
+    }
+}
+
+/// OCSF API Activity `activity_id` for a CloudTrail event: 2 Read when `readOnly` is true,
+/// otherwise by the verb that starts `eventName`; 99 Other for verbs that fit none; 0 Unknown
+/// when nothing says.
+pub fn activity_id(event_name: &str, read_only: Option<bool>) -> i32 {
+    const CREATE: &[&str] = &["Create", "Run", "Register", "Allocate", "Import", "Generate", "Issue", "Copy", "Upload", "Request", "Launch", "Publish", "Send"];
+    const READ: &[&str] = &["Get", "List", "Describe", "Head", "Lookup", "Search", "Select", "Scan", "Query", "BatchGet", "Download", "Decrypt", "Check", "View", "Assume", "Validate", "Test"];
+    const UPDATE: &[&str] = &["Update", "Put", "Modify", "Set", "Attach", "Detach", "Associate", "Disassociate", "Enable", "Disable", "Start", "Stop", "Reboot", "Reset", "Change", "Tag", "Untag", "Add", "Replace", "Restore", "Rotate", "Authorize", "Apply", "Assign", "Unassign", "Complete", "Accept", "Reject", "Cancel", "Resume", "Suspend", "Rename", "Move", "Merge", "Edit", "Upgrade", "Encrypt"];
+    const DELETE: &[&str] = &["Delete", "Remove", "Terminate", "Deregister", "Release", "Revoke", "Purge", "Destroy", "BatchDelete"];
+    // Names whose verb alone misleads: S3 writes that create objects.
+    match event_name {
+        "PutObject" | "CopyObject" | "CompleteMultipartUpload" | "CreateMultipartUpload" => return 1,
+        _ => {}
+    }
+    if read_only == Some(true) {
+        return 2;
+    }
+    let starts = |verbs: &[&str]| {
+        verbs.iter().any(|v| {
+            event_name.starts_with(v)
+                && event_name[v.len()..].chars().next().is_none_or(|c| !c.is_ascii_lowercase())
+        })
+    };
+    if starts(DELETE) {
+        4
+    } else if starts(CREATE) {
+        1
+    } else if starts(UPDATE) {
+        3
+    } else if starts(READ) {
+        2
+    } else if read_only == Some(false) {
+        99
+    } else {
+        0
+    }
+}
+
+/// Severity: Low for denied calls (worth a look), Informational for everything else.
+fn severity_id(error_code: Option<&str>) -> i32 {
+    match error_code {
+        Some(c) if c.contains("AccessDenied") || c.contains("Unauthorized") || c.contains("Forbidden") => ocsf::severity::LOW,
+        _ => ocsf::severity::INFORMATIONAL,
+    }
+}
+
+fn api_activity(ct: &Record<'_>, rec: &RawRecord<'_>) -> ApiActivity {
+    let activity_id = activity_id(&ct.event_name, ct.read_only);
+    let activity_name = ApiActivity::activity_name(activity_id);
+    let (status_id, status_code, status_detail) = ct.status();
+    let severity_id = severity_id(status_code.as_deref());
+    let resources: Option<Vec<Resource>> = field(ct.fields, "resources").ok().flatten();
+    ApiActivity {
+        time: ct.time,
+        class_uid: 6003,
+        class_name: "API Activity".into(),
+        category_uid: 6,
+        category_name: "Application Activity".into(),
+        activity_id,
+        activity_name: activity_name.into(),
+        type_uid: 600_300 + activity_id as i64,
+        type_name: format!("API Activity: {activity_name}"),
+        severity_id,
+        severity: ocsf::severity::name(severity_id).into(),
+        status_id: Some(status_id),
+        status: Some(ocsf::status::name(status_id).into()),
+        status_detail: status_detail.clone(),
+        actor: ct.actor(),
+        api: Api {
+            operation: ct.event_name.clone(),
+            service: ct.s("eventSource").map(|name| Service { name: Some(name) }),
+            request: ct.s("requestID").map(|uid| Request { uid: Some(uid) }),
+            response: status_code.clone().map(|code| Response { error: Some(code), message: status_detail }),
+        },
+        status_code,
+        src_endpoint: ct.src_endpoint(),
+        http_request: ct.http_request(),
+        resources: resources.map(|rs| {
+            rs.into_iter()
+                .map(|r| ResourceDetails {
+                    uid: r.arn.map(|c| c.into_owned()),
+                    name: None,
+                    type_: r.type_.map(|c| c.into_owned()),
+                    owner: r.account_id.map(|a| User {
+                        account: Some(Account { uid: Some(a.into_owned()), ..Default::default() }),
+                        ..Default::default()
+                    }),
+                })
+                .collect()
+        }),
+        cloud: ct.cloud(rec),
+        metadata: ct.metadata(),
+        unmapped: ct.unmapped(&[]),
+    }
+}
+
+fn authentication(ct: &Record<'_>, rec: &RawRecord<'_>) -> Authentication {
+    let response: ConsoleLoginResponse = field(ct.fields, "responseElements").ok().flatten().unwrap_or_default();
+    let data: ConsoleLoginData = field(ct.fields, "additionalEventData").ok().flatten().unwrap_or_default();
+    let (mut status_id, status_code, status_detail) = ct.status();
+    match response.console_login.as_deref() {
+        Some("Failure") => status_id = ocsf::status::FAILURE,
+        Some("Success") if status_code.is_none() => status_id = ocsf::status::SUCCESS,
+        _ => {}
+    }
+    // A failed console login is a security signal; a successful root login too.
+    let severity_id = if status_id == ocsf::status::FAILURE || ct.identity.type_.as_deref() == Some("Root") {
+        ocsf::severity::LOW
+    } else {
+        ocsf::severity::INFORMATIONAL
+    };
+    Authentication {
+        time: ct.time,
+        class_uid: 3002,
+        class_name: "Authentication".into(),
+        category_uid: 3,
+        category_name: "Identity & Access Management".into(),
+        activity_id: 1,
+        activity_name: "Logon".into(),
+        type_uid: 300_201,
+        type_name: "Authentication: Logon".into(),
+        severity_id,
+        severity: ocsf::severity::name(severity_id).into(),
+        status_id: Some(status_id),
+        status: Some(ocsf::status::name(status_id).into()),
+        status_code,
+        status_detail,
+        user: ct.user(),
+        actor: Some(ct.actor()),
+        is_mfa: data.mfa_used.as_deref().map(|m| m == "Yes"),
+        src_endpoint: Some(ct.src_endpoint()),
+        http_request: ct.http_request(),
+        cloud: ct.cloud(rec),
+        metadata: ct.metadata(),
+        // responseElements and additionalEventData were read for ConsoleLogin but stay in
+        // unmapped: they hold more than the two fields taken from them.
+        unmapped: ct.unmapped(&[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_from_event_name() {
+        let cases = [
+            ("GetObject", Some(true), 2),
+            ("ListBuckets", None, 2),
+            ("DescribeInstances", Some(true), 2),
+            ("CreateUser", Some(false), 1),
+            ("RunInstances", Some(false), 1),
+            ("PutObject", Some(false), 1),
+            ("PutBucketPolicy", Some(false), 3),
+            ("AttachRolePolicy", Some(false), 3),
+            ("DeleteBucket", Some(false), 4),
+            ("TerminateInstances", Some(false), 4),
+            ("Invoke", Some(false), 99),
+            ("Invoke", None, 0),
+            ("Settle", Some(false), 99), // "Set" + lowercase: not the verb Set
+            ("AssumeRole", Some(true), 2),
+        ];
+        for (name, ro, want) in cases {
+            assert_eq!(activity_id(name, ro), want, "{name} readOnly={ro:?}");
+        }
+    }
+}
