@@ -1,1 +1,16 @@
+//! trawl's integration tests: one binary (`cargo test -p trawl --test integration`), run by
+//! `tests/run.sh`. The harness is in `common/`. Where new tests go:
+//! - a mapper's output on sample data → `golden.rs` (goldens in `tests/golden/`);
+//! - OCSF conformance of output → `ocsf.rs`;
+//! - whole runs of the `trawl` binary → `e2e.rs`; bad input → `bad_input.rs`;
+//! - the mapper host (loading, sandbox, isolation) → `mapper_host.rs`;
+//! - embedded mapper freshness → `stale.rs`.
 
+mod common;
+
+mod bad_input;
+mod e2e;
+mod golden;
+mod mapper_host;
+mod ocsf;
+mod stale;

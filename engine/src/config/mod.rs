@@ -164,7 +164,7 @@ impl Config {
 
     /// Parses config text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let parsed: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let parsed: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: locate_unknown_field(text, &e) })?;
         // Substitute on the parsed values, then re-check the types.
         let mut value = toml::Value::try_from(&parsed).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
         substitute_env(&mut value).map_err(|name| ConfigError::MissingEnv { path: path.into(), name })?;
@@ -202,6 +202,30 @@ impl Config {
     pub fn dead_letter_dir(&self) -> PathBuf {
         self.dead_letter.path.clone().unwrap_or_else(|| self.state.dir.join("dead-letter"))
     }
+}
+
+/// toml reports an unknown key inside a tagged table (a source, an output) at the table's
+/// header; point at the key itself instead.
+fn locate_unknown_field(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message();
+    let (Some(span), Some(rest)) = (e.span(), msg.strip_prefix("unknown field `")) else { return e.to_string() };
+    let Some(field) = rest.split('`').next() else { return e.to_string() };
+    let mut offset = span.start;
+    for line in text[span.start..].split_inclusive('\n') {
+        let t = line.trim_start();
+        if offset > span.start && t.starts_with('[') {
+            break; // the next table: the key was not found in this one
+        }
+        if let Some(after) = t.strip_prefix(field) {
+            if after.trim_start().starts_with('=') {
+                let line_no = text[..offset].matches('\n').count() + 1;
+                let col = line.len() - t.len() + 1;
+                return format!("unknown field `{field}` at line {line_no}, column {col}: {}", msg.lines().next().unwrap_or(msg).trim_start_matches(&format!("unknown field `{field}`, ")));
+            }
+        }
+        offset += line.len();
+    }
+    e.to_string()
 }
 
 /// Replaces `${NAME}` in every string; returns the first unset name. `$${` escapes a literal `${`.

@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(recs[0].bytes, br#"{"a":1,"s":"x}]\"{"}"#);
         assert_eq!(&input[recs[0].offset as usize..][..recs[0].bytes.len()], &recs[0].bytes[..]);
         assert_eq!(recs[1].bytes, br#"{"b":[2,{"c":3}]}"#);
-        assert_eq!((recs[1].index, recs[1].offset), (1, 42));
+        assert_eq!((recs[1].index, recs[1].offset), (1, 35));
     }
 
     #[test]

@@ -44,8 +44,9 @@ impl Mapper for CloudTrail {
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
-        let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(rec.bytes).map_err(|e| {
-            MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}"))
+        let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(rec.bytes).map_err(|e| match std::str::from_utf8(rec.bytes) {
+            Err(u) => MapError::new(format!("record is not valid UTF-8: {u}")),
+            Ok(_) => MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")),
         })?;
         let ct = Record::from_fields(&fields)?;
         if ct.event_name == "ConsoleLogin" {
@@ -200,11 +201,12 @@ impl<'a> Record<'a> {
         (out.len() > 2).then_some(out)
     }
 
+    /// `(status_id, status_code, status_detail)`: a call failed when it has an `errorCode`.
+    /// `errorMessage` is kept even without a code (failed console sign-ins have only it).
     fn status(&self) -> (i32, Option<String>, Option<String>) {
-        match self.s("errorCode") {
-            Some(code) => (ocsf::status::FAILURE, Some(code), self.s("errorMessage")),
-            None => (ocsf::status::SUCCESS, None, None),
-        }
+        let code = self.s("errorCode");
+        let status = if code.is_some() { ocsf::status::FAILURE } else { ocsf::status::SUCCESS };
+        (status, code, self.s("errorMessage"))
     }
 
     fn user(&self) -> User {

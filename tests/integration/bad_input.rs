@@ -1,0 +1,123 @@
+//! Bad input: each bad file gets a clear error naming the file (and offset where known), its
+//! bad records are dead-lettered, and the rest of the run completes with counts reconciled.
+
+use std::io::Write;
+
+use trawl::sinks::DeadLetterEntry;
+
+use crate::common::Scratch;
+
+const DAY: &str = "trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/15";
+
+fn rec(id: &str) -> String {
+    format!(r#"{{"eventVersion":"1.09","eventTime":"2024-01-15T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","readOnly":true,"eventID":"{id}","userIdentity":{{"type":"IAMUser","userName":"a"}},"sourceIPAddress":"192.0.2.1"}}"#)
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn bad_files_are_reported_dead_lettered_and_the_run_completes() {
+    let s = Scratch::new();
+    let day = s.path(DAY);
+    std::fs::create_dir_all(&day).unwrap();
+    let put = |name: &str, bytes: &[u8]| std::fs::write(day.join(name), bytes).unwrap();
+
+    // Good: 2 records.
+    put("a_good.json.gz", &gz(format!(r#"{{"Records":[{},{}]}}"#, rec("good-1"), rec("good-2")).as_bytes()));
+    // Corrupt gzip: valid header, then garbage.
+    let mut corrupt = gz(format!(r#"{{"Records":[{}]}}"#, rec("lost")).as_bytes());
+    let n = corrupt.len();
+    corrupt[12..n - 8].iter_mut().for_each(|b| *b ^= 0x5a);
+    put("b_corrupt.json.gz", &corrupt);
+    // Truncated JSON: one whole record, then one cut off.
+    let trunc = format!(r#"{{"Records":[{},{}"#, rec("trunc-1"), rec("trunc-2"));
+    put("c_truncated.json", &trunc.as_bytes()[..trunc.len() - 30]);
+    // JSON that is not a CloudTrail log (a digest-like object).
+    put("d_not_cloudtrail.json", br#"{"digestStartTime":"2024-01-15T10:00:00Z","logFiles":[]}"#);
+    // Empty file.
+    put("e_empty.json.gz", b"");
+    // Invalid UTF-8 inside one record; its neighbour is fine.
+    let mut bad_utf8 = format!(r#"{{"Records":[{},"#, rec("utf8-ok")).into_bytes();
+    let mut broken = rec("utf8-bad").into_bytes();
+    let at = broken.len() - 5;
+    broken[at] = 0xff;
+    bad_utf8.extend_from_slice(&broken);
+    bad_utf8.extend_from_slice(b"]}");
+    put("f_bad_utf8.json", &bad_utf8);
+    // A record that is valid JSON but not a CloudTrail event.
+    put("g_odd_record.json", format!(r#"{{"Records":[{},{{"hello":"world"}}]}}"#, rec("odd-ok")).as_bytes());
+
+    s.config(
+        r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "dev"
+region = "us-east-1"
+[[connectors.sources]]
+type = "cloudtrail_files"
+path = "trail"
+[[outputs]]
+type = "parquet"
+path = "lake"
+"#,
+    );
+    let (out, summary) = s.run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "finished, with errors; stderr: {stderr}");
+
+    let c = &summary.counts;
+    // Records: good 2, truncated 1 + 1 partial, utf8 2, odd 2.
+    assert_eq!(c.records_read, 8, "{c:?}");
+    assert_eq!(c.records_written, 5, "{c:?}");
+    assert_eq!(c.records_dead_lettered, 3, "{c:?}");
+    assert!(c.reconciles());
+    assert_eq!(c.objects_read, 7);
+    assert_eq!(c.objects_failed, 4, "corrupt, truncated, not-cloudtrail, empty");
+
+    let dl = summary.dead_letter_file.clone().expect("a dead-letter file");
+    let entries: Vec<DeadLetterEntry> = std::fs::read_to_string(s.path(dl.to_str().unwrap()))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |file: &str| -> Vec<&DeadLetterEntry> { entries.iter().filter(|e| e.object.ends_with(file)).collect() };
+
+    let corrupt = find("b_corrupt.json.gz");
+    assert_eq!(corrupt.len(), 1);
+    assert!(corrupt[0].reason.contains("cannot read the stream") && corrupt[0].record_index.is_none(), "{:?}", corrupt[0]);
+
+    let trunc = find("c_truncated.json");
+    assert_eq!(trunc.len(), 1);
+    assert_eq!(trunc[0].record_index, Some(1));
+    assert!(trunc[0].reason.contains("ends inside a record"), "{}", trunc[0].reason);
+    assert!(trunc[0].raw.as_deref().unwrap().contains("trunc-2"));
+    assert_eq!(trunc[0].byte_offset as usize, format!(r#"{{"Records":[{},"#, rec("trunc-1")).len(), "offset of the cut-off record");
+
+    let not_ct = find("d_not_cloudtrail.json");
+    assert!(not_ct[0].reason.contains("no \"Records\" array"), "{}", not_ct[0].reason);
+    let empty = find("e_empty.json.gz");
+    assert!(empty[0].reason.contains("empty"), "{}", empty[0].reason);
+
+    let utf8 = find("f_bad_utf8.json");
+    assert_eq!(utf8.len(), 1);
+    assert_eq!(utf8[0].record_index, Some(1));
+    assert!(utf8[0].raw_base64.is_some(), "non-UTF-8 bytes are kept exactly, in base64");
+    assert!(utf8[0].reason.to_lowercase().contains("utf-8"), "{}", utf8[0].reason);
+
+    let odd = find("g_odd_record.json");
+    assert_eq!(odd.len(), 1);
+    assert!(odd[0].reason.contains("no eventName"), "{}", odd[0].reason);
+
+    // The log names the file and offset for each bad object.
+    assert!(stderr.contains("b_corrupt.json.gz") && stderr.contains("c_truncated.json"), "{stderr}");
+
+    // Bad objects are not read again; their dead letters are already kept.
+    let (out2, again) = s.run();
+    assert_eq!(again.counts.records_read, 0);
+    assert_eq!(out2.status.code(), Some(0));
+}

@@ -1,0 +1,176 @@
+//! Test harness: paths, a scratch workspace that runs the real `trawl` binary, and readers for
+//! what it writes.
+
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use arrow_array::{Array, RecordBatch, StructArray, cast::AsArray};
+use trawl::{
+    batch::{ObjectInfo, RawBatch, RawBatchBuilder},
+    formats::{cloudtrail_log::CloudTrailLogReader, compression::decompressed},
+    pipeline::RunSummary,
+};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A compile cache shared by the tests (compiling a module takes seconds in a dev build).
+pub fn module_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-cache")
+}
+
+/// The bundled sample trail.
+pub fn sample_trail() -> PathBuf {
+    repo().join("examples/data/cloudtrail")
+}
+
+/// CloudTrail log files under `dir`, sorted (digests and Insights excluded).
+pub fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir(dir).into_iter().filter(|p| trawl::sources::cloudtrail_files::is_log_file(p)).collect();
+    v.sort();
+    v
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walkdir(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+/// Every record of the CloudTrail files under `dir`, parsed independently of trawl's reader.
+pub fn input_records(dir: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for f in log_files(dir) {
+        let bytes = std::fs::read(&f).unwrap();
+        let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut s).unwrap();
+            s
+        } else {
+            String::from_utf8(bytes).unwrap()
+        };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        out.extend(v["Records"].as_array().unwrap().iter().cloned());
+    }
+    out
+}
+
+/// The raw batch of one file, read with trawl's reader (as the source would).
+pub fn raw_batch_of(file: &Path, connector: &str) -> RawBatch {
+    let info = ObjectInfo {
+        connector: connector.into(),
+        source_kind: "cloudtrail_files",
+        aws_account_id: Some("111122223333".into()),
+        region: Some("us-east-1".into()),
+        object: file.strip_prefix(repo()).unwrap_or(file).display().to_string(),
+    };
+    let mut b = RawBatchBuilder::new();
+    let mut r = CloudTrailLogReader::new(decompressed(std::fs::File::open(file).unwrap()).unwrap());
+    while let Some(rec) = r.next_record().unwrap() {
+        // Fixed ingest time so outputs are reproducible.
+        b.push(&info, &rec.bytes, rec.index, rec.offset, 1_700_000_000_000);
+    }
+    b.finish(1)
+}
+
+/// A scratch directory with a config, in which the `trawl` binary runs.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `config.toml` (paths in it are relative to the scratch dir).
+    pub fn config(&self, toml: &str) -> PathBuf {
+        let p = self.path("config.toml");
+        std::fs::write(&p, toml).unwrap();
+        p
+    }
+
+    /// Runs `trawl <args>` in the scratch dir.
+    pub fn trawl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(self.dir.path()).env_remove("TRAWL_LOG").output().unwrap()
+    }
+
+    /// Runs `trawl run` with the scratch config; returns the output and the JSON summary.
+    pub fn run(&self) -> (Output, RunSummary) {
+        let out = self.trawl(&["run", "--config", "config.toml", "--summary-json", "summary.json", "--quiet"]);
+        let text = std::fs::read_to_string(self.path("summary.json"))
+            .unwrap_or_else(|e| panic!("no summary ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+        (out, serde_json::from_str(&text).unwrap())
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for f in walkdir(from) {
+        let dest = to.join(f.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+}
+
+/// Every Parquet file under `dir` (excluding temporaries), sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.components().any(|c| c.as_os_str() == ".tmp")).collect();
+    v.sort();
+    v
+}
+
+/// All batches of a Parquet file.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
+}
+
+/// The array at a dotted path (`metadata.uid`) of a batch, or None.
+pub fn column_at(batch: &RecordBatch, path: &str) -> Option<arrow_array::ArrayRef> {
+    let mut parts = path.split('.');
+    let mut col = batch.column_by_name(parts.next()?)?.clone();
+    for p in parts {
+        let s: &StructArray = col.as_struct_opt()?;
+        col = s.column_by_name(p)?.clone();
+    }
+    Some(col)
+}
+
+/// String values at a dotted path, one per row (None for null, or a null parent).
+pub fn strings_at(batch: &RecordBatch, path: &str) -> Vec<Option<String>> {
+    let col = column_at(batch, path).unwrap_or_else(|| panic!("no column {path}"));
+    let s = col.as_string::<i32>();
+    (0..batch.num_rows()).map(|i| (!is_null_at(batch, path, i)).then(|| s.value(i).to_string())).collect()
+}
+
+/// Whether the value at a dotted path is null in row `i` (a null parent struct counts).
+pub fn is_null_at(batch: &RecordBatch, path: &str, i: usize) -> bool {
+    let mut parts = path.split('.');
+    let Some(mut col) = batch.column_by_name(parts.next().unwrap()).cloned() else { return true };
+    if col.is_null(i) {
+        return true;
+    }
+    for p in parts {
+        let Some(s) = col.as_struct_opt() else { return true };
+        let Some(c) = s.column_by_name(p) else { return true };
+        col = c.clone();
+        if col.is_null(i) {
+            return true;
+        }
+    }
+    false
+}

@@ -1,0 +1,175 @@
+//! Whole runs of the `trawl` binary on the sample trail: what lands in the lake is exactly the
+//! input, record for record; a re-run writes nothing; counts reconcile.
+
+use std::collections::BTreeMap;
+
+use crate::common::{Scratch, column_at, copy_tree, input_records, parquet_files, read_parquet, sample_trail, strings_at};
+
+fn config(outputs: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "AWS IaaS for US development"
+region = "us-east-1"
+[[connectors.sources]]
+type = "cloudtrail_files"
+path = "trail"
+{outputs}
+"#
+    )
+}
+
+const PARQUET: &str = "[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\n";
+
+#[test]
+fn parquet_output_holds_every_input_record_once() {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(PARQUET));
+    let (out, summary) = s.run();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+
+    let input = input_records(&s.path("trail"));
+    let mut want: Vec<String> = input.iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
+    want.sort();
+
+    let mut got = Vec::new();
+    let mut classes = BTreeMap::new();
+    for f in parquet_files(&s.path("lake")) {
+        let rel = f.strip_prefix(s.path("lake")).unwrap().display().to_string();
+        for b in read_parquet(&f) {
+            got.extend(strings_at(&b, "metadata.uid").into_iter().map(Option::unwrap));
+            let class = column_at(&b, "class_uid").unwrap();
+            let class = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(&class).value(0);
+            *classes.entry(class).or_insert(0) += b.num_rows();
+            // One class per file, in its own source directory.
+            let dir = if class == 3002 { "cloudtrail_authentication/" } else { "cloudtrail_api_activity/" };
+            assert!(rel.starts_with(dir), "{rel}");
+            assert!(rel.contains("/region=us-east-1/accountId=111122223333/eventDay=2024011"), "{rel}");
+        }
+    }
+    got.sort();
+    assert_eq!(got, want, "event ids in the lake vs the input");
+    assert_eq!(classes, BTreeMap::from([(3002, 3), (6003, 8)]));
+
+    let c = &summary.counts;
+    assert_eq!(c.records_read, input.len() as u64);
+    assert_eq!((c.records_written, c.records_dead_lettered, c.records_skipped), (input.len() as u64, 0, 0));
+    assert_eq!(summary.files_written, parquet_files(&s.path("lake")).len() as u64);
+    assert_eq!(c.objects_read, 3, "the digest file is skipped");
+    assert!(c.bytes_read > 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("trawl inspect lake"), "tells the user how to look: {stdout}");
+    assert!(!s.path("lake/.tmp").read_dir().unwrap().any(|_| true), "no temporary file left behind");
+}
+
+#[test]
+fn rerun_writes_nothing_new_and_new_files_are_picked_up() {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(PARQUET));
+    let (_, first) = s.run();
+    let files_before = parquet_files(&s.path("lake"));
+
+    let (out, second) = s.run();
+    assert!(out.status.success());
+    assert_eq!(second.counts.records_read, 0);
+    assert_eq!(second.files_written, 0);
+    assert_eq!(second.counts.objects_already_done, first.counts.objects_read);
+    assert_eq!(parquet_files(&s.path("lake")), files_before);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Nothing new"));
+
+    // A new log file arrives: only it is processed.
+    let day = s.path("trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/17");
+    std::fs::create_dir_all(&day).unwrap();
+    let rec = serde_json::json!({"eventVersion":"1.09","eventTime":"2024-01-17T01:00:00Z","eventSource":"kms.amazonaws.com","eventName":"Decrypt","awsRegion":"us-east-1","readOnly":true,"eventID":"new-event-1","userIdentity":{"type":"AWSService","invokedBy":"s3.amazonaws.com"},"sourceIPAddress":"s3.amazonaws.com"});
+    std::fs::write(day.join("111122223333_CloudTrail_us-east-1_20240117T0100Z_abc.json"), serde_json::json!({"Records":[rec]}).to_string()).unwrap();
+    let (_, third) = s.run();
+    assert_eq!((third.counts.records_read, third.counts.records_written, third.files_written), (1, 1, 1));
+    assert!(third.counts.reconciles());
+}
+
+#[test]
+fn ndjson_gzip_output_matches_the_parquet_output() {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(&format!("{PARQUET}[[outputs]]\ntype = \"ndjson\"\npath = \"siem\"\ngzip = true\n")));
+    let (out, summary) = s.run();
+    assert!(out.status.success());
+    let mut ids = Vec::new();
+    let mut n_files = 0;
+    for f in walk(&s.path("siem")) {
+        assert!(f.to_str().unwrap().ends_with(".json.gz"), "{}", f.display());
+        n_files += 1;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&f).unwrap()), &mut text).unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["time"].is_i64(), "OCSF timestamp_t is integer ms: {}", v["time"]);
+            assert!(v.get("status_code").is_none() || !v["status_code"].is_null(), "nulls are omitted");
+            ids.push(v["metadata"]["uid"].as_str().unwrap().to_string());
+        }
+    }
+    ids.sort();
+    let mut want: Vec<String> = input_records(&s.path("trail")).iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(summary.files_written as usize, n_files * 2, "same files in both outputs");
+}
+
+#[test]
+fn inspect_prints_rows_and_lists_directories() {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(PARQUET));
+    s.run();
+    let listing = s.trawl(&["inspect", "lake"]);
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(text.contains("11  rows in 3 files"), "{text}");
+    let f = parquet_files(&s.path("lake"))[0].clone();
+    let rows = s.trawl(&["inspect", f.to_str().unwrap(), "-n", "2"]);
+    let text = String::from_utf8_lossy(&rows.stdout);
+    let json_lines: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(json_lines.len(), 2, "{text}");
+    serde_json::from_str::<serde_json::Value>(json_lines[0]).unwrap();
+}
+
+#[test]
+fn config_errors_are_plain_and_exit_2() {
+    let s = Scratch::new();
+    s.config(&config(PARQUET).replace("path = \"trail\"", "path = \"trail\"\nbuckett = \"x\""));
+    let out = s.trawl(&["run", "--config", "config.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `buckett`") && err.contains("line 10"), "{err}");
+
+    // Secrets come in through ${ENV}; an unset one is named, a set one never printed.
+    s.config(&config("[[outputs]]\ntype = \"parquet\"\npath = \"${TRAWL_TEST_OUT_DIR}\"\n"));
+    let out = s.trawl(&["run", "--config", "config.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TRAWL_TEST_OUT_DIR is not set"));
+}
+
+#[test]
+fn missing_source_directory_fails_the_source_not_the_process() {
+    let s = Scratch::new();
+    s.config(&config(PARQUET));
+    let (out, summary) = s.run();
+    assert_eq!(out.status.code(), Some(1));
+    let err = summary.sources[0].error.as_deref().unwrap();
+    assert!(err.contains("trail is not a directory"), "{err}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap() == ".tmp" {
+            continue;
+        }
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! Golden tests: each standard mapper, run as the embedded wasm module through the real host,
+//! on every sample file; the output is compared with `tests/golden/<mapper>/<file>.json`.
+//! The goldens were checked by hand against the input records. To regenerate after an
+//! intended change: `TRAWL_UPDATE_GOLDEN=1 cargo test -p trawl --test integration golden`,
+//! then read the diff.
+
+use std::path::Path;
+
+use trawl::{
+    batch::RawBatch,
+    mapper::{BatchMapper, MappedBatch, MapperLimits, MapperRef, RowStatus, WasmMapper},
+    sinks::ndjson::timestamps_as_millis,
+};
+
+use crate::common::{log_files, raw_batch_of, repo, sample_trail};
+
+pub const CONNECTOR: &str = "AWS IaaS for US development";
+
+pub fn load_builtin(name: &str) -> WasmMapper {
+    let (bytes, display) = MapperRef::parse(&format!("builtin:{name}")).load_bytes().unwrap();
+    WasmMapper::load(&bytes, &display, Some(&crate::common::module_cache()), &serde_json::Value::Null, MapperLimits::default()).unwrap()
+}
+
+/// A mapped batch as reviewable JSON: per input row, its status and events (timestamps in ms).
+pub fn as_json(batch: &RawBatch, mapped: &MappedBatch) -> serde_json::Value {
+    let mut rows: Vec<serde_json::Value> = (0..batch.len())
+        .map(|r| {
+            let (_, index, offset) = batch.provenance(r);
+            serde_json::json!({ "record_index": index, "byte_offset": offset, "events": [] })
+        })
+        .collect();
+    for (r, st) in mapped.status.iter().enumerate() {
+        rows[r]["status"] = match st {
+            RowStatus::Ok => "ok".into(),
+            RowStatus::Skip => "skip".into(),
+            RowStatus::Error(e) => format!("error: {e}").into(),
+        };
+    }
+    for class in &mapped.classes {
+        let mut buf = Vec::new();
+        let mut w = arrow_json::LineDelimitedWriter::new(&mut buf);
+        w.write(&timestamps_as_millis(&class.events)).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        for (line, r) in String::from_utf8(buf).unwrap().lines().zip(class.rows.values()) {
+            let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+            rows[*r as usize]["events"].as_array_mut().unwrap().push(ev);
+        }
+    }
+    serde_json::Value::Array(rows)
+}
+
+fn check_golden(mapper_name: &str, file: &Path) {
+    let mapper = load_builtin(mapper_name);
+    let batch = raw_batch_of(file, CONNECTOR);
+    let mapped = mapper.map(&batch).unwrap();
+    let got = serde_json::to_string_pretty(&as_json(&batch, &mapped)).unwrap() + "\n";
+    let stem = file.file_name().unwrap().to_str().unwrap().trim_end_matches(".gz").trim_end_matches(".json");
+    let golden = repo().join("tests/golden").join(mapper_name).join(format!("{stem}.json"));
+    if std::env::var_os("TRAWL_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| panic!("{}: {e} (set TRAWL_UPDATE_GOLDEN=1 to create it)", golden.display()));
+    if got != want {
+        let diff: Vec<String> = got.lines().zip(want.lines()).enumerate().filter(|(_, (g, w))| g != w).take(5).map(|(i, (g, w))| format!("line {}:\n  got  {g}\n  want {w}", i + 1)).collect();
+        panic!("{} differs from {}:\n{}", mapper_name, golden.display(), diff.join("\n"));
+    }
+}
+
+#[test]
+fn cloudtrail_mapper_matches_goldens() {
+    let files = log_files(&sample_trail());
+    assert_eq!(files.len(), 3, "sample trail changed? {files:?}");
+    for f in files {
+        check_golden("cloudtrail", &f);
+    }
+}
+
+#[test]
+fn passthrough_mapper_matches_goldens() {
+    for f in log_files(&sample_trail()) {
+        check_golden("passthrough", &f);
+    }
+}
+
+#[test]
+fn wasm_and_native_builds_agree() {
+    // The same mapper code compiled natively must map exactly as the wasm module does.
+    let wasm = load_builtin("cloudtrail");
+    let native = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
+    assert_eq!(wasm.manifest(), native.manifest());
+    for f in log_files(&sample_trail()) {
+        let batch = raw_batch_of(&f, CONNECTOR);
+        let (a, b) = (wasm.map(&batch).unwrap(), native.map(&batch).unwrap());
+        assert_eq!(as_json(&batch, &a), as_json(&batch, &b), "{}", f.display());
+    }
+}

@@ -1,0 +1,177 @@
+//! The mapper host: load-time checks, the sandbox's deadline and trap handling, and failure
+//! isolation by bisection.
+
+use std::time::Duration;
+
+use trawl::mapper::{BatchMapper, MapperError, MapperLimits, NativeMapper, RowStatus, WasmMapper, map_isolating};
+use trawl_guest_sdk::{ClassDecl, Emitter, Manifest, MapError, Mapper, RawRecord, ocsf::RawEvent, runtime};
+
+use crate::common::{log_files, raw_batch_of, sample_trail};
+
+fn load(bytes: &[u8], limits: MapperLimits) -> Result<WasmMapper, MapperError> {
+    WasmMapper::load(bytes, "test.wasm", None, &serde_json::Value::Null, limits)
+}
+
+fn load_err(bytes: &[u8]) -> String {
+    match load(bytes, MapperLimits::default()) {
+        Ok(_) => panic!("loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A hand-written ABI v1 module whose `trawl_map_batch` body is `map_body`; the manifest is
+/// a real one (one raw class) placed in a data segment.
+fn wat_mapper(abi_version: u32, map_body: &str, extra_imports: &str) -> Vec<u8> {
+    let mut manifest = runtime::manifest::<Raw>();
+    manifest.abi_major = abi_version >> 16;
+    let json = serde_json::to_vec(&manifest).unwrap();
+    let mut data = vec![0u8]; // RESULT_OK, then the manifest
+    data.extend_from_slice(&json);
+    let escaped: String = data.iter().map(|b| format!("\\{b:02x}")).collect();
+    let len = data.len();
+    wat::parse_str(format!(
+        r#"(module
+            {extra_imports}
+            (memory (export "memory") 4)
+            (data (i32.const 1024) "{escaped}")
+            (func (export "trawl_abi_version") (result i32) i32.const {abi_version})
+            (func (export "trawl_alloc") (param i32) (result i32) i32.const 65536)
+            (func (export "trawl_dealloc") (param i32 i32))
+            (func (export "trawl_manifest") (result i64) i64.const {packed_manifest})
+            (func (export "trawl_init") (param i32 i32) (result i64) i64.const {packed_ok})
+            (func (export "trawl_map_batch") (param i32 i32) (result i64) {map_body})
+        )"#,
+        packed_manifest = (1024u64 << 32) | len as u64,
+        packed_ok = (1024u64 << 32) | 1,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn load_errors_name_the_file_and_the_problem() {
+    assert!(load_err(b"hello, not wasm").contains("test.wasm: not a WebAssembly module"));
+    let no_exports = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
+    let e = load_err(&no_exports);
+    assert!(e.contains("missing required exports") && e.contains("trawl_map_batch"), "{e}");
+    let e = load_err(&wat_mapper(2 << 16, "unreachable", ""));
+    assert!(e.contains("built for mapper ABI 2.0") && e.contains("supports ABI 1.x"), "{e}");
+    let e = load_err(&wat_mapper(1 << 16, "unreachable", r#"(import "env" "open_socket" (func (param i32) (result i32)))"#));
+    assert!(e.contains("imports env::open_socket") && e.contains("does not grant"), "{e}");
+    let e = load_err(&wat_mapper(1 << 16, "unreachable", r#"(import "wasi_snapshot_preview1" "path_open" (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"#));
+    assert!(e.contains("wasi_snapshot_preview1::path_open"), "filesystem access is refused: {e}");
+}
+
+#[test]
+fn an_endless_loop_hits_the_deadline_and_a_trap_is_reported() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    let limits = MapperLimits { deadline: Duration::from_millis(200), ..MapperLimits::default() };
+    let looping = load(&wat_mapper(1 << 16, "(loop br 0) i64.const 0", ""), limits.clone()).unwrap();
+    let t = std::time::Instant::now();
+    match looping.map(&batch) {
+        Err(MapperError::Deadline { deadline_ms: 200, .. }) => {}
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(5));
+
+    let trapping = load(&wat_mapper(1 << 16, "unreachable", ""), limits).unwrap();
+    match trapping.map(&batch) {
+        Err(MapperError::Trap { message, .. }) => assert!(message.contains("unreachable"), "{message}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_output_is_rejected() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    // Points at the manifest buffer: a valid result byte followed by JSON, not frames.
+    let m = load(&wat_mapper(1 << 16, &format!("i64.const {}", (1024u64 << 32) | 40), ""), MapperLimits::default()).unwrap();
+    match m.map(&batch) {
+        Err(MapperError::BadOutput { reason, .. }) => assert!(!reason.is_empty()),
+        other => panic!("expected bad output, got {other:?}"),
+    }
+    // A buffer outside memory.
+    let m = load(&wat_mapper(1 << 16, &format!("i64.const {}", (0xfff0_0000u64 << 32) | 64), ""), MapperLimits::default()).unwrap();
+    assert!(matches!(m.map(&batch), Err(MapperError::BadOutput { .. })));
+}
+
+/// A mapper that panics on records containing POISON and dead-letters records containing BAD.
+struct Raw;
+
+impl Mapper for Raw {
+    fn new(_: &serde_json::Value) -> Result<Self, MapError> {
+        Ok(Raw)
+    }
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "raw-test".into(),
+            version: "0".into(),
+            description: String::new(),
+            ocsf_version: String::new(),
+            source_kinds: vec![],
+            classes: vec![ClassDecl::of::<RawEvent>()],
+            abi_major: 0,
+            abi_minor: 0,
+            sdk_version: String::new(),
+        }
+    }
+    fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
+        let text = rec.text()?;
+        if text.contains("POISON") {
+            panic!("poisoned record {}", rec.record_index);
+        }
+        if text.contains("BAD") {
+            return Err(MapError::new("bad record"));
+        }
+        if text.contains("SKIP") {
+            return Ok(());
+        }
+        out.emit(RawEvent::from_record(rec, 0)?);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_poison_record_is_isolated_by_bisection() {
+    let info = trawl::batch::ObjectInfo {
+        connector: "dev".into(),
+        source_kind: "test",
+        aws_account_id: None,
+        region: None,
+        object: "mem".into(),
+    };
+    let mut b = trawl::batch::RawBatchBuilder::new();
+    for i in 0..37u64 {
+        let body = match i {
+            5 | 30 => "POISON",
+            11 => "BAD",
+            12 => "SKIP",
+            _ => "fine",
+        };
+        b.push(&info, format!("{{\"n\":{i},\"x\":\"{body}\"}}").as_bytes(), i, i * 10, 0);
+    }
+    let batch = b.finish(1);
+    let mapper = NativeMapper::<Raw>::new(serde_json::Value::Null);
+    assert!(matches!(mapper.map(&batch), Err(MapperError::Trap { .. })), "the whole batch fails");
+    let out = map_isolating(&mapper, &batch);
+    let status = out.statuses(batch.len());
+    for (i, s) in status.iter().enumerate() {
+        match i {
+            5 | 30 => assert!(matches!(s, RowStatus::Error(m) if m.contains("poisoned record")), "row {i}: {s:?}"),
+            11 => assert_eq!(s, &RowStatus::Error("bad record".into())),
+            12 => assert_eq!(s, &RowStatus::Skip),
+            _ => assert_eq!(s, &RowStatus::Ok, "row {i}"),
+        }
+    }
+    let events: usize = out.pieces.iter().flat_map(|(_, p)| &p.classes).map(|c| c.events.num_rows()).sum();
+    assert_eq!(events, 37 - 4);
+    // Event rows point back at the right input rows.
+    for (_, p) in &out.pieces {
+        for c in &p.classes {
+            let idx = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::UInt64Type>(c.events.column_by_name("record_index").unwrap());
+            for (k, r) in c.rows.values().iter().enumerate() {
+                assert_eq!(idx.value(k), *r as u64);
+            }
+        }
+    }
+    assert!(out.retries > 0);
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): builds the standard mappers from source with whatever
+# wasm toolchain this machine has (mappers/build.sh picks the route and installs Debian's when
+# needed), then runs every test of the workspace against them.
+#
+#   tests/run.sh            # everything
+#   tests/run.sh golden     # extra arguments go to `cargo test` (a name filter, --nocapture …)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fresh=target/mappers-fresh
+echo "==> building the standard mappers from source into $fresh"
+mappers/build.sh --out "$fresh"
+
+echo "==> cargo test"
+TRAWL_FRESH_MAPPERS="$PWD/$fresh" cargo test --workspace --locked "$@"
