@@ -14,3 +14,9 @@ mappers/build.sh --out "$fresh"
 
 echo "==> cargo test"
 TRAWL_FRESH_MAPPERS="$PWD/$fresh" cargo test --workspace --locked "$@"
+
+if [ $# -eq 0 ]; then
+  # The benchmark's small mode, so it cannot rot; its figures are not checked here.
+  echo "==> benchmark smoke test (bench/run.py --small)"
+  python3 bench/run.py --small --no-10x > /dev/null
+fi

@@ -28,7 +28,7 @@ use crate::{
     formats::compression::CountingReader,
     mapper::{BatchMapper, IsolatedOutput, MapperLimits, MapperRef, RowStatus, WasmMapper, map_isolating},
     sinks::{DeadLetter, DeadLetterEntry, LakeSink, PartitionRow, SinkError},
-    sources::{Source, SourceConfig},
+    sources::Source,
     state::{ObjectDone, StateError, StateStore, object_key},
 };
 
@@ -139,12 +139,15 @@ pub enum RunError {
 }
 
 /// Options of one run beyond the config.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Hide the progress bar.
     pub quiet: bool,
     /// Override `pipeline.workers`.
     pub workers: Option<usize>,
+    /// Use this mapper for every source instead of loading the configured one (the benchmark
+    /// uses it to run a natively compiled mapper through the same pipeline).
+    pub mapper_override: Option<Arc<dyn BatchMapper>>,
 }
 
 /// Runs every connector and source of `cfg` once.
@@ -172,10 +175,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
         for source_cfg in &connector.sources {
             let mut source = source_cfg.build();
             let mut summary = SourceSummary { connector: connector.name.clone(), source: source.id(), counts: Counts::default(), error: None };
-            let mapper = MapperRef::parse(source_cfg.mapper());
-            let loaded = mapper.load_bytes().and_then(|(bytes, display)| {
-                WasmMapper::load(&bytes, &display, Some(&cache_dir), &source_cfg.mapper_config(), limits.clone())
-            });
+            let loaded: Result<Arc<dyn BatchMapper>, _> = match &opts.mapper_override {
+                Some(m) => Ok(m.clone()),
+                None => MapperRef::parse(source_cfg.mapper()).load_bytes().and_then(|(bytes, display)| {
+                    WasmMapper::load(&bytes, &display, Some(&cache_dir), &source_cfg.mapper_config(), limits.clone())
+                        .map(|m| Arc::new(m) as Arc<dyn BatchMapper>)
+                }),
+            };
             match loaded {
                 Err(e) => {
                     tracing::error!(connector = %connector.name, source = %summary.source, "{e}");
@@ -185,11 +191,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
                     let mut run = SourceRun {
                         cfg,
                         connector,
-                        source_cfg,
                         state: &state,
                         dead: &mut dead,
                         sinks: &mut sinks,
-                        mapper: &mapper,
+                        mapper: mapper.as_ref(),
                         workers,
                         quiet: opts.quiet,
                         files: &mut files,
@@ -380,11 +385,10 @@ impl SourceContext<'_> {
 struct SourceRun<'a> {
     cfg: &'a Config,
     connector: &'a ConnectorConfig,
-    source_cfg: &'a SourceConfig,
     state: &'a StateStore,
     dead: &'a mut DeadLetter,
     sinks: &'a mut Vec<LakeSink>,
-    mapper: &'a WasmMapper,
+    mapper: &'a dyn BatchMapper,
     workers: usize,
     quiet: bool,
     files: &'a mut Vec<PathBuf>,
@@ -393,7 +397,6 @@ struct SourceRun<'a> {
 impl SourceRun<'_> {
     /// Runs one source to the end. Returns its counts and, if the source stopped early, why.
     fn run(&mut self, source: &mut dyn Source) -> Result<(Counts, Option<String>), RunError> {
-        let _ = self.source_cfg;
         let (raw_tx, raw_rx) = bounded::<RawBatch>(self.workers * 2);
         let (sink_tx, sink_rx) = bounded::<SinkMsg>(self.workers * 2 + 64);
         let tracker = Arc::new(Mutex::new(Tracker::default()));

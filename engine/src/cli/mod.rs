@@ -106,7 +106,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config, summary_json, workers, quiet } => {
             let cfg = Config::load(&config)?;
-            let summary = pipeline::run(&cfg, &RunOptions { quiet, workers })?;
+            let summary = pipeline::run(&cfg, &RunOptions { quiet, workers, ..RunOptions::default() })?;
             if let Some(p) = summary_json {
                 std::fs::write(&p, serde_json::to_vec_pretty(&summary)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
             }

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""trawl benchmark: CloudTrail → OCSF Parquet, side by side on the same files.
+
+    python3 bench/run.py                     # 200k records, release build, 1 and 2 threads
+    python3 bench/run.py --records 1000000
+    python3 bench/run.py --small             # a few seconds: smoke test (dev build, 2k records)
+
+Measures, at each thread count:
+  trawl   `trawl run` (local source → wasm cloudtrail mapper → zstd Parquet)
+  native  the same pipeline with the mapper compiled natively (what the sandbox costs)
+  limit   inflate every file and parse every record into serde_json::Value, nothing else
+  duckdb  DuckDB read_json → unnest Records → the same OCSF columns as structs → zstd Parquet
+and trawl's peak RSS at 1x and 10x input. Prints a table and writes JSON (--json).
+Peak RSS is each process's own ru_maxrss (os.wait4). Nothing here is asserted.
+"""
+import argparse, json, os, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def measure(cmd, env=None):
+    """Runs cmd; returns (wall seconds, peak RSS MiB, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit("benchmark command failed (%d): %s\n%s" % (code, " ".join(cmd), err.decode(errors="replace")[-3000:]))
+    return wall, ru.ru_maxrss / 1024.0, out.decode()
+
+
+def corpus(bench_bin, work, n):
+    d = os.path.join(work, "corpus-%d" % n)
+    meta = d + ".json"
+    if not os.path.exists(meta):
+        shutil.rmtree(d, ignore_errors=True)
+        out = subprocess.run([bench_bin, "gen", "--records", str(n), "--out", d], check=True, capture_output=True).stdout
+        open(meta, "wb").write(out)
+    return d, json.load(open(meta))
+
+
+def trawl_config(work, name, corpus_dir, workers):
+    run = os.path.join(work, name)
+    # Keep the module compile cache between runs; drop checkpoints and output.
+    for sub in ("lake", "state/state.redb", "state/dead-letter"):
+        p = os.path.join(run, sub)
+        shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else (os.path.exists(p) and os.remove(p))
+    os.makedirs(os.path.join(run, "state"), exist_ok=True)
+    cfg = os.path.join(run, "config.toml")
+    with open(cfg, "w") as f:
+        f.write('[state]\ndir = "%s/state"\n[pipeline]\nworkers = %d\n[[connectors]]\nname = "bench"\nregion = "us-east-1"\n'
+                '[[connectors.sources]]\ntype = "cloudtrail_files"\npath = "%s"\n[[outputs]]\ntype = "parquet"\npath = "%s/lake"\n'
+                % (run, workers, corpus_dir, run))
+    return cfg
+
+
+DUCKDB_SQL = """
+SET threads = {threads};
+SET preserve_insertion_order = false;
+COPY (
+  SELECT
+    CAST(r.eventTime AS TIMESTAMPTZ) AS time,
+    CASE WHEN r.eventName = 'ConsoleLogin' THEN 3002 ELSE 6003 END AS class_uid,
+    CASE WHEN r.readOnly THEN 2 WHEN r.eventName LIKE 'Delete%' THEN 4 WHEN r.eventName LIKE 'Create%' OR r.eventName LIKE 'Run%' THEN 1 ELSE 3 END AS activity_id,
+    CASE WHEN r.errorCode LIKE '%AccessDenied%' THEN 2 ELSE 1 END AS severity_id,
+    CASE WHEN r.errorCode IS NULL THEN 1 ELSE 2 END AS status_id,
+    r.errorCode AS status_code, r.errorMessage AS status_detail,
+    struct_pack(
+      "user" := struct_pack(uid := coalesce(r.userIdentity.arn, r.userIdentity.principalId), uid_alt := r.userIdentity.principalId,
+                            name := r.userIdentity.userName, type := r.userIdentity.type, credential_uid := r.userIdentity.accessKeyId,
+                            account := struct_pack(uid := r.userIdentity.accountId)),
+      "session" := struct_pack(issuer := r.userIdentity.sessionContext.sessionIssuer.arn,
+                               is_mfa := r.userIdentity.sessionContext.attributes.mfaAuthenticated = 'true'),
+      invoked_by := r.userIdentity.invokedBy) AS actor,
+    struct_pack(operation := r.eventName, service := struct_pack(name := r.eventSource), request := struct_pack(uid := r.requestID)) AS api,
+    struct_pack(ip := r.sourceIPAddress) AS src_endpoint,
+    struct_pack(user_agent := r.userAgent) AS http_request,
+    struct_pack(provider := 'AWS', region := r.awsRegion, account := struct_pack(uid := r.recipientAccountId, name := 'bench')) AS cloud,
+    struct_pack(version := '1.1.0', uid := r.eventID, product := struct_pack(name := 'CloudTrail', vendor_name := 'AWS', version := r.eventVersion)) AS metadata,
+    to_json(struct_pack(requestParameters := r.requestParameters, responseElements := r.responseElements,
+                        additionalEventData := r.additionalEventData, tlsDetails := r.tlsDetails))::VARCHAR AS unmapped
+  FROM (SELECT unnest(Records) AS r FROM read_json('{glob}', format = 'unstructured', maximum_object_size = 1073741824,
+        columns = {{Records: 'STRUCT(eventVersion VARCHAR, eventTime VARCHAR, eventSource VARCHAR, eventName VARCHAR, awsRegion VARCHAR,
+          sourceIPAddress VARCHAR, userAgent VARCHAR, requestID VARCHAR, eventID VARCHAR, readOnly BOOLEAN, errorCode VARCHAR,
+          errorMessage VARCHAR, recipientAccountId VARCHAR, eventType VARCHAR, requestParameters JSON, responseElements JSON,
+          additionalEventData JSON, tlsDetails JSON, resources JSON,
+          userIdentity STRUCT(type VARCHAR, principalId VARCHAR, arn VARCHAR, accountId VARCHAR, accessKeyId VARCHAR,
+            userName VARCHAR, invokedBy VARCHAR, sessionContext STRUCT(sessionIssuer STRUCT(arn VARCHAR),
+            attributes STRUCT(creationDate VARCHAR, mfaAuthenticated VARCHAR))))[]'}}))
+) TO '{out}' (FORMAT parquet, COMPRESSION zstd);
+SELECT count(*) FROM read_parquet('{out}');
+"""
+
+
+def duckdb_python(work):
+    venv = os.path.join(ROOT, ".venv")
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.exists(py):
+        sh([sys.executable, "-m", "venv", venv])
+    if subprocess.run([py, "-c", "import duckdb"], capture_output=True).returncode != 0:
+        print("installing duckdb into .venv ...", file=sys.stderr)
+        if subprocess.run([py, "-m", "pip", "install", "-q", "duckdb"]).returncode != 0:
+            print("warning: cannot install duckdb; the DuckDB column is skipped", file=sys.stderr)
+            return None
+    return py
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--profile", default="release", help="cargo profile to build (release; dev for smoke tests)")
+    ap.add_argument("--small", action="store_true", help="2,000 records, dev build: runs in seconds")
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--no-10x", action="store_true", help="skip the 10x-input memory run")
+    ap.add_argument("--json", help="also write the results here")
+    a = ap.parse_args()
+    if a.small:
+        a.records, a.profile = 2000, "dev"
+    threads = [int(t) for t in a.threads.split(",")]
+
+    print("building (%s profile) ..." % a.profile, file=sys.stderr)
+    sh(["cargo", "build", "-q", "--profile", a.profile, "-p", "trawl", "-p", "trawl-bench"], cwd=ROOT)
+    tdir = os.path.join(ROOT, "target", "debug" if a.profile == "dev" else a.profile)
+    trawl, bench = os.path.join(tdir, "trawl"), os.path.join(tdir, "trawl-bench")
+    work = os.path.join(ROOT, "target", "bench")
+    os.makedirs(work, exist_ok=True)
+    cdir, meta = corpus(bench, work, a.records)
+    n, mb = meta["records"], meta["uncompressed_bytes"] / 1e6
+    py = None if a.no_duckdb else duckdb_python(work)
+
+    # Warm the compile cache so timed runs load the module from it.
+    for t in threads:
+        measure([trawl, "run", "-q", "--config", trawl_config(work, "trawl-%d" % t, cdir, t)])
+
+    rows = []
+    def add(name, t, wall, rss, records):
+        rows.append({"system": name, "threads": t, "seconds": round(wall, 3), "records": records,
+                     "records_per_s": round(records / wall), "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1)})
+
+    for t in threads:
+        cfg = trawl_config(work, "trawl-%d" % t, cdir, t)
+        wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg, "--summary-json", os.path.join(work, "summary-%d.json" % t)])
+        s = json.load(open(os.path.join(work, "summary-%d.json" % t)))
+        assert s["records_written"] == n, s
+        add("trawl", t, wall, rss, n)
+        wall, rss, _ = measure([bench, "native", "--config", trawl_config(work, "trawl-%d" % t, cdir, t), "--workers", str(t)])
+        add("native", t, wall, rss, n)
+        wall, rss, out = measure([bench, "limit", cdir, "--threads", str(t)])
+        add("limit", t, wall, rss, json.loads(out)["records"])
+        if py:
+            out_pq = os.path.join(work, "duckdb-%d.parquet" % t)
+            sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=out_pq)
+            # Timed inside the process, so Python's start-up and import are not charged to DuckDB.
+            script = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
+                      "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
+                      "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
+            _, rss, out = measure([py, "-c", script, sql])
+            d = json.loads(out)
+            add("duckdb", t, d["seconds"], rss, d["records"])
+
+    big = None
+    if not a.no_10x:
+        cdir10, meta10 = corpus(bench, work, a.records * 10)
+        t = max(threads)
+        cfg = trawl_config(work, "trawl-10x", cdir10, t)
+        measure([trawl, "run", "-q", "--config", cfg])  # warm the cache
+        cfg = trawl_config(work, "trawl-10x", cdir10, t)
+        wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg])
+        big = {"records": meta10["records"], "threads": t, "seconds": round(wall, 3), "peak_rss_mib": round(rss, 1),
+               "peak_rss_1x_mib": next(r["peak_rss_mib"] for r in rows if r["system"] == "trawl" and r["threads"] == t)}
+
+    def rate(system, t):
+        return next((r["records_per_s"] for r in rows if r["system"] == system and r["threads"] == t), None)
+    ratios = {}
+    for t in threads:
+        if rate("duckdb", t):
+            ratios["trawl/duckdb@%d" % t] = round(rate("trawl", t) / rate("duckdb", t), 2)
+        ratios["trawl/limit@%d" % t] = round(rate("trawl", t) / rate("limit", t), 2)
+        ratios["native/trawl@%d" % t] = round(rate("native", t) / rate("trawl", t), 2)
+    if len(threads) > 1:
+        ratios["trawl %d/%d threads" % (threads[-1], threads[0])] = round(rate("trawl", threads[-1]) / rate("trawl", threads[0]), 2)
+    if big:
+        ratios["rss 10x/1x"] = round(big["peak_rss_mib"] / big["peak_rss_1x_mib"], 2)
+
+    print("\ncorpus: %d records, %.1f MB uncompressed (%s)" % (n, mb, cdir))
+    print("%-8s %7s %9s %12s %8s %10s" % ("system", "threads", "seconds", "records/s", "MB/s", "peak RSS"))
+    for r in rows:
+        print("%-8s %7d %9.2f %12d %8.1f %7.1f MiB" % (r["system"], r["threads"], r["seconds"], r["records_per_s"], r["mb_per_s"], r["peak_rss_mib"]))
+    if big:
+        print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
+    for k, v in ratios.items():
+        print("  %-24s %s" % (k, v))
+    result = {"corpus": meta, "profile": a.profile, "rows": rows, "ten_x": big, "ratios": ratios}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+//! Benchmark helpers, driven by `bench/run.py`:
+//!
+//! - `gen`: a deterministic CloudTrail trail-bucket corpus (gzip'd, CloudTrail's layout);
+//! - `limit`: the floor any CloudTrail pipeline pays — inflate every file and parse every
+//!   record into a `serde_json::Value`, nothing else;
+//! - `native`: `trawl run` with the cloudtrail mapper compiled natively instead of wasm, to
+//!   show what the sandbox costs.
+//!
+//! Each prints one JSON line of results on stdout.
+
+use std::{
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Instant,
+};
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(about = "trawl benchmark helpers (see bench/run.py)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Writes a deterministic corpus of N records under DIR.
+    Gen {
+        #[arg(long)]
+        records: u64,
+        #[arg(long, default_value_t = 1000)]
+        records_per_file: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Inflates and parses every record into serde_json::Value.
+    Limit {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Runs the trawl pipeline with the natively compiled cloudtrail mapper.
+    Native {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
+        Cmd::Limit { dir, threads } => limit(&dir, threads),
+        Cmd::Native { config, workers } => {
+            let cfg = trawl::config::Config::load(&config)?;
+            let mapper = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
+            let opts = trawl::pipeline::RunOptions { quiet: true, workers: Some(workers), mapper_override: Some(Arc::new(mapper)) };
+            let s = trawl::pipeline::run(&cfg, &opts)?;
+            println!("{}", serde_json::to_string(&s)?);
+            Ok(())
+        }
+    }
+}
+
+/// xorshift64*: deterministic, fast, good enough for picking fields.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const ACCOUNT: &str = "123456789012";
+
+fn identity(rng: &mut Rng) -> serde_json::Value {
+    match rng.below(10) {
+        0..=3 => json!({"type":"AssumedRole","principalId":format!("AROAEXAMPLE{}:session-{}", rng.below(50), rng.below(1000)),
+            "arn":format!("arn:aws:sts::{ACCOUNT}:assumed-role/role-{}/session-{}", rng.below(50), rng.below(1000)),"accountId":ACCOUNT,
+            "accessKeyId":format!("ASIAEXAMPLE{:08}", rng.below(100_000_000)),
+            "sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROAEXAMPLE","arn":format!("arn:aws:iam::{ACCOUNT}:role/role-{}", rng.below(50)),"accountId":ACCOUNT,"userName":"role"},
+                "webIdFederationData":{},"attributes":{"creationDate":"2024-01-15T09:00:00Z","mfaAuthenticated": if rng.below(4)==0 {"true"} else {"false"}}}}),
+        4..=6 => json!({"type":"IAMUser","principalId":format!("AIDAEXAMPLE{}", rng.below(200)),"arn":format!("arn:aws:iam::{ACCOUNT}:user/user-{}", rng.below(200)),
+            "accountId":ACCOUNT,"accessKeyId":format!("AKIAEXAMPLE{:08}", rng.below(100_000_000)),"userName":format!("user-{}", rng.below(200))}),
+        7..=8 => json!({"type":"AWSService","invokedBy":rng.pick(&["ec2.amazonaws.com","lambda.amazonaws.com","config.amazonaws.com","cloudformation.amazonaws.com"])}),
+        _ => json!({"type":"Root","principalId":ACCOUNT,"arn":format!("arn:aws:iam::{ACCOUNT}:root"),"accountId":ACCOUNT,"accessKeyId":""}),
+    }
+}
+
+fn record(rng: &mut Rng, n: u64, day: u64) -> serde_json::Value {
+    let time = format!("2024-01-{:02}T{:02}:{:02}:{:02}Z", day, rng.below(24), rng.below(60), rng.below(60));
+    let id = identity(rng);
+    let kind = rng.below(20);
+    let mut r = if kind < 6 {
+        // S3 data event.
+        let key = format!("data/{}/part-{:05}.parquet", rng.below(1000), rng.below(100_000));
+        json!({"eventSource":"s3.amazonaws.com","eventName":rng.pick(&["GetObject","GetObject","PutObject","HeadObject","DeleteObject"]),
+            "requestParameters":{"bucketName":"analytics-prod","Host":"analytics-prod.s3.us-east-1.amazonaws.com","key":key},
+            "responseElements":null,"additionalEventData":{"SignatureVersion":"SigV4","CipherSuite":"TLS_AES_128_GCM_SHA256","bytesTransferredIn":0,"bytesTransferredOut":rng.below(10_000_000),"x-amz-id-2":"EXAMPLEid2EXAMPLEid2EXAMPLEid2"},
+            "resources":[{"type":"AWS::S3::Object","ARN":format!("arn:aws:s3:::analytics-prod/{key}")},{"accountId":ACCOUNT,"type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::analytics-prod"}],
+            "managementEvent":false,"eventCategory":"Data","readOnly":true})
+    } else if kind < 8 {
+        json!({"eventSource":"lambda.amazonaws.com","eventName":"Invoke","requestParameters":{"functionName":format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn-{}", rng.below(30))},
+            "responseElements":null,"resources":[{"accountId":ACCOUNT,"type":"AWS::Lambda::Function","ARN":format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:fn-{}", rng.below(30))}],
+            "managementEvent":false,"eventCategory":"Data","readOnly":false})
+    } else if kind < 9 {
+        json!({"eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","requestParameters":null,
+            "responseElements":{"ConsoleLogin": if rng.below(5)==0 {"Failure"} else {"Success"}},
+            "additionalEventData":{"LoginTo":"https://console.aws.amazon.com/console/home","MobileVersion":"No","MFAUsed": if rng.below(2)==0 {"Yes"} else {"No"}},
+            "managementEvent":true,"eventCategory":"Management","readOnly":false,"eventType":"AwsConsoleSignIn"})
+    } else {
+        let (src, name, ro) = *rng.pick(&[("ec2.amazonaws.com","DescribeInstances",true),("ec2.amazonaws.com","RunInstances",false),("iam.amazonaws.com","ListRoles",true),
+            ("iam.amazonaws.com","AttachRolePolicy",false),("kms.amazonaws.com","Decrypt",true),("sts.amazonaws.com","AssumeRole",true),("s3.amazonaws.com","PutBucketPolicy",false),
+            ("cloudformation.amazonaws.com","DeleteStack",false),("ssm.amazonaws.com","GetParameter",true)]);
+        json!({"eventSource":src,"eventName":name,"requestParameters":{"maxResults":1000,"filterSet":{"items":[{"name":"instance-state-name","valueSet":{"items":[{"value":"running"}]}}]},
+            "roleName":format!("role-{}", rng.below(50))},"responseElements": if ro {serde_json::Value::Null} else {json!({"requestId":format!("{:032x}", rng.next())})},
+            "managementEvent":true,"eventCategory":"Management","readOnly":ro})
+    };
+    let o = r.as_object_mut().unwrap();
+    o.insert("eventVersion".into(), json!("1.09"));
+    o.insert("userIdentity".into(), id);
+    o.insert("eventTime".into(), json!(time));
+    o.insert("awsRegion".into(), json!("us-east-1"));
+    o.insert("sourceIPAddress".into(), json!(format!("198.51.{}.{}", rng.below(256), rng.below(256))));
+    o.insert("userAgent".into(), json!(rng.pick(&["aws-cli/2.15.0 Python/3.11.6 Linux/5.10 exe/x86_64.amzn.2 prompt/off command/s3.cp","[aws-sdk-java/1.12.600 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.9]","Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"])));
+    o.insert("requestID".into(), json!(format!("{:016X}", rng.next())));
+    o.insert("eventID".into(), json!(format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", n, rng.below(65536), rng.below(4096), rng.below(65536), rng.next() & 0xffff_ffff_ffff)));
+    o.insert("eventType".into(), o.get("eventType").cloned().unwrap_or(json!("AwsApiCall")));
+    o.insert("recipientAccountId".into(), json!(ACCOUNT));
+    if rng.below(12) == 0 {
+        o.insert("errorCode".into(), json!("AccessDenied"));
+        o.insert("errorMessage".into(), json!("User is not authorized to perform this operation because no identity-based policy allows it"));
+    }
+    o.insert("tlsDetails".into(), json!({"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"service.us-east-1.amazonaws.com"}));
+    r
+}
+
+fn generate(records: u64, per_file: u64, out: &Path) -> anyhow::Result<()> {
+    let mut rng = Rng(0x5EED_CAFE_F00D_1234);
+    let (mut n, mut file, mut raw_bytes) = (0u64, 0u64, 0u64);
+    while n < records {
+        let day = 15 + (file % 3);
+        let dir = out.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/01/{day:02}"));
+        std::fs::create_dir_all(&dir)?;
+        let count = per_file.min(records - n);
+        let recs: Vec<serde_json::Value> = (0..count).map(|i| record(&mut rng, n + i, day)).collect();
+        let body = serde_json::to_vec(&json!({ "Records": recs }))?;
+        raw_bytes += body.len() as u64;
+        let path = dir.join(format!("{ACCOUNT}_CloudTrail_us-east-1_202401{day:02}T{:04}Z_{file:016x}.json.gz", file % 2400));
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(path)?, flate2::Compression::new(6));
+        gz.write_all(&body)?;
+        gz.finish()?;
+        n += count;
+        file += 1;
+    }
+    println!("{}", json!({"records": records, "files": file, "uncompressed_bytes": raw_bytes}));
+    Ok(())
+}
+
+fn limit(dir: &Path, threads: usize) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() { stack.push(p) } else if p.to_string_lossy().ends_with(".json.gz") { files.push(p) }
+        }
+    }
+    let files = Arc::new(files);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (files, next) = (files.clone(), next.clone());
+            std::thread::spawn(move || -> anyhow::Result<(u64, u64)> {
+                let (mut recs, mut bytes) = (0u64, 0u64);
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    let mut buf = Vec::new();
+                    flate2::read::MultiGzDecoder::new(std::fs::File::open(f)?).read_to_end(&mut buf)?;
+                    bytes += buf.len() as u64;
+                    let v: serde_json::Value = serde_json::from_slice(&buf)?;
+                    recs += v["Records"].as_array().map_or(0, |a| a.len() as u64);
+                }
+                Ok((recs, bytes))
+            })
+        })
+        .collect();
+    let (mut recs, mut bytes) = (0, 0);
+    for h in handles {
+        let (r, b) = h.join().expect("no panic")?;
+        recs += r;
+        bytes += b;
+    }
+    println!("{}", json!({"records": recs, "uncompressed_bytes": bytes, "seconds": t.elapsed().as_secs_f64()}));
+    Ok(())
+}
