@@ -128,6 +128,18 @@ pub enum RunError {
     /// An output failed; nothing after the last commit is recorded as done.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// Too many records of a source were dead-lettered (`pipeline.max_error_ratio`).
+    #[error("{source_id}: {dead} of {seen} records dead-lettered, over pipeline.max_error_ratio = {max}; stopping (see the dead-letter output for why)")]
+    ErrorRatio {
+        /// The source.
+        source_id: String,
+        /// Records dead-lettered.
+        dead: u64,
+        /// Records settled so far.
+        seen: u64,
+        /// The configured ratio.
+        max: f64,
+    },
     /// Counts did not reconcile: a bug, reported rather than hidden.
     #[error("internal error: counts do not reconcile for {source_id}: {counts:?}")]
     Reconcile {
@@ -466,6 +478,9 @@ impl SourceRun<'_> {
                     Ok(n) => since_commit += n,
                     Err(e) => failure = Some(e),
                 }
+                if failure.is_none() {
+                    failure = self.check_error_ratio(&source_id, &counts, 1000).err();
+                }
                 if failure.is_none() && since_commit >= self.cfg.pipeline.commit_every_records {
                     if let Err(e) = self.commit(&tracker) {
                         failure = Some(e);
@@ -478,6 +493,7 @@ impl SourceRun<'_> {
             if let Some(e) = failure {
                 return Err(e);
             }
+            self.check_error_ratio(&source_id, &counts, 1)?;
             self.commit(&tracker)?;
             Ok(r.err().map(|e| e.to_string()))
         });
@@ -485,6 +501,15 @@ impl SourceRun<'_> {
         counts.bytes_read = bytes_read.load(Ordering::Relaxed);
         let err = result?;
         Ok((counts, err))
+    }
+
+    fn check_error_ratio(&self, source_id: &str, c: &Counts, min_sample: u64) -> Result<(), RunError> {
+        let Some(max) = self.cfg.pipeline.max_error_ratio else { return Ok(()) };
+        let seen = c.records_written + c.records_skipped + c.records_dead_lettered;
+        if seen >= min_sample && c.records_dead_lettered as f64 > max * seen as f64 {
+            return Err(RunError::ErrorRatio { source_id: source_id.to_string(), dead: c.records_dead_lettered, seen, max });
+        }
+        Ok(())
     }
 
     /// Writes one message's records; returns how many records it settled.

@@ -121,3 +121,25 @@ path = "lake"
     assert_eq!(again.counts.records_read, 0);
     assert_eq!(out2.status.code(), Some(0));
 }
+
+#[test]
+fn max_error_ratio_fails_the_run() {
+    let s = Scratch::new();
+    let day = s.path(DAY);
+    std::fs::create_dir_all(&day).unwrap();
+    // 1 good record, 2 that are not CloudTrail events: 2/3 dead-lettered.
+    std::fs::write(day.join("x.json"), format!(r#"{{"Records":[{},{{"a":1}},{{"b":2}}]}}"#, rec("ok"))).unwrap();
+    let cfg = |ratio: &str| format!(
+        "[state]\ndir = \"state\"\n[pipeline]\nmax_error_ratio = {ratio}\n[[connectors]]\nname = \"dev\"\nregion = \"us-east-1\"\n[[connectors.sources]]\ntype = \"cloudtrail_files\"\npath = \"trail\"\n[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\n"
+    );
+    s.config(&cfg("0.5"));
+    let out = s.trawl(&["run", "--config", "config.toml", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 of 3 records dead-lettered, over pipeline.max_error_ratio = 0.5"), "{err}");
+    // Nothing was recorded as done: the file is read again once the ratio allows it.
+    s.config(&cfg("0.9"));
+    let (out, summary) = s.run();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!((summary.counts.records_read, summary.counts.records_dead_lettered), (3, 2));
+}

@@ -175,3 +175,62 @@ fn a_poison_record_is_isolated_by_bisection() {
     }
     assert!(out.retries > 0);
 }
+
+#[test]
+fn allocation_beyond_the_memory_cap_traps() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    let limits = MapperLimits { memory_bytes: 1 << 20, ..MapperLimits::default() };
+    // Grow by 64 pages (4 MiB) past a 1 MiB cap.
+    let greedy = load(&wat_mapper(1 << 16, "(drop (memory.grow (i32.const 64))) i64.const 0", ""), limits).unwrap();
+    match greedy.map(&batch) {
+        Err(MapperError::Trap { message, .. }) => assert!(message.contains("memory"), "{message}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn output_over_the_cap_is_refused_before_it_is_copied() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    let limits = MapperLimits { max_output_bytes: 1000, ..MapperLimits::default() };
+    let giant = load(&wat_mapper(1 << 16, &format!("i64.const {}", (1024u64 << 32) | 200_000), ""), limits).unwrap();
+    match giant.map(&batch) {
+        Err(MapperError::BadOutput { reason, .. }) => assert!(reason.contains("over the limit of 1000"), "{reason}"),
+        other => panic!("expected bad output, got {other:?}"),
+    }
+}
+
+/// Declares raw events in its manifest but emits another shape under the same class id.
+struct WrongSchema;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NotRaw {
+    time: i64,
+    surprise: String,
+}
+
+impl trawl_guest_sdk::OcsfEvent for NotRaw {
+    const CLASS_UID: i32 = 0;
+    const CLASS_NAME: &'static str = "raw";
+}
+
+impl Mapper for WrongSchema {
+    fn new(_: &serde_json::Value) -> Result<Self, MapError> {
+        Ok(WrongSchema)
+    }
+    fn manifest() -> Manifest {
+        Raw::manifest()
+    }
+    fn map(&mut self, _: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
+        out.emit(NotRaw { time: 0, surprise: "x".into() });
+        Ok(())
+    }
+}
+
+#[test]
+fn events_in_an_undeclared_schema_are_refused() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    match NativeMapper::<WrongSchema>::new(serde_json::Value::Null).map(&batch) {
+        Err(MapperError::BadOutput { reason, .. }) => assert!(reason.contains("do not have the schema declared"), "{reason}"),
+        other => panic!("expected bad output, got {other:?}"),
+    }
+}

@@ -71,6 +71,10 @@ pub struct PipelineConfig {
     /// Commit (finish output files, checkpoint) after about this many records. Default 1,000,000.
     #[serde(default = "default_commit_every_records")]
     pub commit_every_records: u64,
+    /// Fail the run when more than this fraction of a source's records is dead-lettered
+    /// (checked from 1,000 records on, and at the source's end). Unset: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_ratio: Option<f64>,
 }
 
 fn default_batch_rows() -> usize {
@@ -190,6 +194,11 @@ impl Config {
             }
             if c.sources.is_empty() {
                 return Err(format!("connector {:?} has no [[connectors.sources]]", c.name));
+            }
+        }
+        if let Some(r) = self.pipeline.max_error_ratio {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("pipeline.max_error_ratio must be between 0 and 1, not {r}"));
             }
         }
         if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) {
