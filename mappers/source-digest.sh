@@ -9,5 +9,6 @@ cd "$root"
 name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -1)
 { find "${dir#$root/}" guest-sdk -type f \( -name '*.rs' -o -name Cargo.toml \) -not -path '*/target/*' | LC_ALL=C sort \
     | while read -r f; do printf '%s\n' "$f"; sha256sum < "$f"; done
-  cargo tree --offline --locked -q -p "$name" -e normal,build --prefix none | LC_ALL=C sort -u
+  # Local crates print their absolute path; drop it so the digest does not depend on the checkout.
+  cargo tree --offline --locked -q -p "$name" -e normal,build --prefix none | sed -E "s# \(/[^)]*\)\$##" | LC_ALL=C sort -u
   grep -A8 '^\[profile.wasm\]' Cargo.toml; } | sha256sum | cut -d' ' -f1

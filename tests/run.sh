@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 fresh=target/mappers-fresh
 echo "==> building the standard mappers from source into $fresh"
 mappers/build.sh --out "$fresh"
+mappers/build.sh --out "$fresh" examples/custom-mapper
 
 echo "==> cargo test"
 TRAWL_FRESH_MAPPERS="$PWD/$fresh" cargo test --workspace --locked "$@"

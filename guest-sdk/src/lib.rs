@@ -39,6 +39,7 @@ mod mapper;
 pub mod ocsf;
 mod record;
 pub mod runtime;
+pub mod testing;
 pub mod time;
 
 pub use mapper::{ClassDecl, Emitter, Manifest, MapError, Mapper, OcsfEvent, trace_fields};

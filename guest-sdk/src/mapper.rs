@@ -167,6 +167,18 @@ impl Emitter {
         self.emitted += 1;
     }
 
+    /// Takes the events of type `T` collected so far (for tests; see [`crate::testing`]).
+    pub fn take<T: OcsfEvent>(&mut self) -> Vec<T> {
+        let Some(&i) = self.by_class.get(&T::CLASS_UID) else { return Vec::new() };
+        match self.buffers[i].as_any().downcast_mut::<TypedBuffer<T>>() {
+            Some(b) => {
+                b.row_ids.clear();
+                std::mem::take(&mut b.rows)
+            }
+            None => Vec::new(),
+        }
+    }
+
     pub(crate) fn begin(&mut self, row: u32) {
         self.row = row;
         self.emitted = 0;

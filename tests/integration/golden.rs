@@ -8,8 +8,7 @@ use std::path::Path;
 
 use trawl::{
     batch::RawBatch,
-    mapper::{BatchMapper, MappedBatch, MapperLimits, MapperRef, RowStatus, WasmMapper},
-    sinks::ndjson::timestamps_as_millis,
+    mapper::{BatchMapper, MappedBatch, MapperLimits, MapperRef, WasmMapper},
 };
 
 use crate::common::{log_files, raw_batch_of, repo, sample_trail};
@@ -21,33 +20,9 @@ pub fn load_builtin(name: &str) -> WasmMapper {
     WasmMapper::load(&bytes, &display, Some(&crate::common::module_cache()), &serde_json::Value::Null, MapperLimits::default()).unwrap()
 }
 
-/// A mapped batch as reviewable JSON: per input row, its status and events (timestamps in ms).
+/// A mapped batch as reviewable JSON (see [`MappedBatch::to_json`]).
 pub fn as_json(batch: &RawBatch, mapped: &MappedBatch) -> serde_json::Value {
-    let mut rows: Vec<serde_json::Value> = (0..batch.len())
-        .map(|r| {
-            let (_, index, offset) = batch.provenance(r);
-            serde_json::json!({ "record_index": index, "byte_offset": offset, "events": [] })
-        })
-        .collect();
-    for (r, st) in mapped.status.iter().enumerate() {
-        rows[r]["status"] = match st {
-            RowStatus::Ok => "ok".into(),
-            RowStatus::Skip => "skip".into(),
-            RowStatus::Error(e) => format!("error: {e}").into(),
-        };
-    }
-    for class in &mapped.classes {
-        let mut buf = Vec::new();
-        let mut w = arrow_json::LineDelimitedWriter::new(&mut buf);
-        w.write(&timestamps_as_millis(&class.events)).unwrap();
-        w.finish().unwrap();
-        drop(w);
-        for (line, r) in String::from_utf8(buf).unwrap().lines().zip(class.rows.values()) {
-            let ev: serde_json::Value = serde_json::from_str(line).unwrap();
-            rows[*r as usize]["events"].as_array_mut().unwrap().push(ev);
-        }
-    }
-    serde_json::Value::Array(rows)
+    mapped.to_json(batch)
 }
 
 fn check_golden(mapper_name: &str, file: &Path) {

@@ -4,11 +4,13 @@
 //! - OCSF conformance of output → `ocsf.rs`;
 //! - whole runs of the `trawl` binary → `e2e.rs`; bad input → `bad_input.rs`;
 //! - the mapper host (loading, sandbox, isolation) → `mapper_host.rs`;
-//! - embedded mapper freshness → `stale.rs`.
+//! - embedded mapper freshness → `stale.rs`;
+//! - the authoring loop and `examples/custom-mapper` → `custom_mapper.rs`.
 
 mod common;
 
 mod bad_input;
+mod custom_mapper;
 mod e2e;
 mod golden;
 mod mapper_host;

@@ -1,9 +1,10 @@
-//! The command line: `trawl run`, `trawl inspect`, `trawl mapper inspect`.
+//! The command line: `trawl run`, `trawl inspect`, `trawl mapper new|build|test|inspect`.
 //!
 //! Exit codes: 0 — everything read was written; 1 — the run finished but some records,
 //! objects or sources failed (see the dead-letter output); 2 — fatal or config error.
 
 mod inspect;
+mod mapper_cmd;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -69,6 +70,46 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum MapperCommand {
+    /// Create a mapper crate from the template (trait impl, export macro, a unit test, a
+    /// sample input, rust-toolchain.toml naming the wasm32-wasip1 target).
+    New {
+        /// Directory to create; its last component is the crate name.
+        path: PathBuf,
+    },
+    /// Build a mapper crate to a .wasm module, choosing the toolchain by itself (rustup's
+    /// wasm32-wasip1 target, else Debian's rustc-web with build-std), and check that it loads.
+    Build {
+        /// The crate directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to put the module (default: <dir>/<crate>.wasm).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Cargo profile.
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Target directory root (default: <dir>/target); builds go to <root>/wasm-<toolchain>.
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+    /// Map sample input through the real host and sandbox, print the result or diff it
+    /// against a golden file.
+    Test {
+        /// A .wasm file or builtin:<name>.
+        mapper: String,
+        /// Sample input: a CloudTrail log file (.json, .json.gz) or one record per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Golden file to compare with (created when missing).
+        #[arg(long)]
+        golden: Option<PathBuf>,
+        /// Overwrite the golden file with the current output.
+        #[arg(long)]
+        update: bool,
+        /// The mapper's config, as JSON.
+        #[arg(long)]
+        config: Option<String>,
+    },
     /// Load a mapper and print its manifest, ABI version, imports and exports.
     Inspect {
         /// A .wasm file or builtin:<name>.
@@ -116,6 +157,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect { path, limit, schema } => {
             inspect::inspect(&path, limit, schema, &mut std::io::stdout().lock())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Mapper { command: MapperCommand::New { path } } => {
+            mapper_cmd::new(&path)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mapper { command: MapperCommand::Build { dir, out, profile, target_dir } } => {
+            mapper_cmd::build(&dir, out.as_deref(), &profile, target_dir.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mapper { command: MapperCommand::Test { mapper, input, golden, update, config } } => {
+            mapper_cmd::test(&mapper, &input, golden.as_deref(), update, config.as_deref())
         }
         Command::Mapper { command: MapperCommand::Inspect { mapper } } => {
             let r = MapperRef::parse(&mapper);

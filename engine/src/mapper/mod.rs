@@ -9,6 +9,7 @@ mod builtin;
 mod isolate;
 mod native;
 mod output;
+pub mod toolchain;
 mod wasm;
 
 use std::path::PathBuf;

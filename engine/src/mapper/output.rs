@@ -115,3 +115,35 @@ pub fn decode(manifest: &Manifest, n_rows: usize, payload: &[u8]) -> Result<Mapp
     }
     Ok(MappedBatch { status, classes })
 }
+
+impl MappedBatch {
+    /// The batch as reviewable JSON, one entry per input row: its record index, byte offset,
+    /// status and events (timestamps as integer ms). What golden files hold.
+    pub fn to_json(&self, input: &crate::batch::RawBatch) -> serde_json::Value {
+        let mut rows: Vec<serde_json::Value> = (0..input.len())
+            .map(|r| {
+                let (_, index, offset) = input.provenance(r);
+                serde_json::json!({ "record_index": index, "byte_offset": offset, "events": [] })
+            })
+            .collect();
+        for (r, st) in self.status.iter().enumerate() {
+            rows[r]["status"] = match st {
+                RowStatus::Ok => "ok".into(),
+                RowStatus::Skip => "skip".into(),
+                RowStatus::Error(e) => format!("error: {e}").into(),
+            };
+        }
+        for class in &self.classes {
+            let mut buf = Vec::new();
+            let mut w = arrow_json::LineDelimitedWriter::new(&mut buf);
+            w.write(&crate::sinks::ndjson::timestamps_as_millis(&class.events)).expect("events encode as JSON");
+            w.finish().expect("events encode as JSON");
+            drop(w);
+            for (line, r) in String::from_utf8(buf).expect("arrow-json writes UTF-8").lines().zip(class.rows.values()) {
+                let ev: serde_json::Value = serde_json::from_str(line).expect("arrow-json writes JSON");
+                rows[*r as usize]["events"].as_array_mut().expect("array").push(ev);
+            }
+        }
+        serde_json::Value::Array(rows)
+    }
+}

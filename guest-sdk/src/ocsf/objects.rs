@@ -55,6 +55,8 @@ pub struct Metadata {
     pub correlation_uid: Option<String>,
     /// Profiles applied: `cloud`.
     pub profiles: Option<Vec<String>>,
+    /// Free-form labels, e.g. tags a custom mapper adds (`privileged-role`).
+    pub labels: Option<Vec<String>>,
 }
 
 /// `user` object.

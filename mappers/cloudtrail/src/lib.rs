@@ -22,6 +22,7 @@ use trawl_guest_sdk::{
 /// The mapper. Stateless; config is ignored.
 pub struct CloudTrail;
 
+#[cfg(feature = "export")]
 trawl_guest_sdk::export_mapper!(CloudTrail);
 
 impl Mapper for CloudTrail {
@@ -44,18 +45,32 @@ impl Mapper for CloudTrail {
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
-        let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(rec.bytes).map_err(|e| match std::str::from_utf8(rec.bytes) {
-            Err(u) => MapError::new(format!("record is not valid UTF-8: {u}")),
-            Ok(_) => MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")),
-        })?;
-        let ct = Record::from_fields(&fields)?;
-        if ct.event_name == "ConsoleLogin" {
-            out.emit(authentication(&ct, rec));
-        } else {
-            out.emit(api_activity(&ct, rec));
+        match map_record(rec)? {
+            Event::Authentication(e) => out.emit(e),
+            Event::ApiActivity(e) => out.emit(e),
         }
         Ok(())
     }
+}
+
+/// One CloudTrail record as OCSF.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A `ConsoleLogin`.
+    Authentication(Authentication),
+    /// Everything else.
+    ApiActivity(ApiActivity),
+}
+
+/// Maps one CloudTrail record. Public so that other mappers can build on it (see
+/// `examples/custom-mapper`).
+pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
+    let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(rec.bytes).map_err(|e| match std::str::from_utf8(rec.bytes) {
+        Err(u) => MapError::new(format!("record is not valid UTF-8: {u}")),
+        Ok(_) => MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")),
+    })?;
+    let ct = Record::from_fields(&fields)?;
+    Ok(if ct.event_name == "ConsoleLogin" { Event::Authentication(authentication(&ct, rec)) } else { Event::ApiActivity(api_activity(&ct, rec)) })
 }
 
 /// The CloudTrail fields the mapper reads; everything else goes to `unmapped`.
@@ -296,6 +311,7 @@ impl<'a> Record<'a> {
             original_time: Some(self.event_time.clone()),
             correlation_uid: self.s("sharedEventID"),
             profiles: Some(vec!["cloud".into()]),
+            labels: None,
         }
     }
 
