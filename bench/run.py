@@ -64,6 +64,7 @@ def trawl_config(work, name, corpus_dir, workers):
 DUCKDB_SQL = """
 SET threads = {threads};
 SET preserve_insertion_order = false;
+SET enable_progress_bar = false;
 COPY (
   SELECT
     CAST(r.eventTime AS TIMESTAMPTZ) AS time,
@@ -163,7 +164,7 @@ def main():
                       "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
                       "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
             _, rss, out = measure([py, "-c", script, sql])
-            d = json.loads(out)
+            d = json.loads(out.strip().splitlines()[-1])
             add("duckdb", t, d["seconds"], rss, d["records"])
 
     big = None
