@@ -6,10 +6,7 @@
 
 use std::path::Path;
 
-use trawl::{
-    batch::RawBatch,
-    mapper::{BatchMapper, MappedBatch, MapperLimits, MapperRef, WasmMapper},
-};
+use trawl::mapper::{BatchMapper, MapperLimits, MapperRef, WasmMapper};
 
 use crate::common::{log_files, raw_batch_of, repo, sample_trail};
 
@@ -20,16 +17,11 @@ pub fn load_builtin(name: &str) -> WasmMapper {
     WasmMapper::load(&bytes, &display, Some(&crate::common::module_cache()), &serde_json::Value::Null, MapperLimits::default()).unwrap()
 }
 
-/// A mapped batch as reviewable JSON (see [`MappedBatch::to_json`]).
-pub fn as_json(batch: &RawBatch, mapped: &MappedBatch) -> serde_json::Value {
-    mapped.to_json(batch)
-}
-
 fn check_golden(mapper_name: &str, file: &Path) {
     let mapper = load_builtin(mapper_name);
     let batch = raw_batch_of(file, CONNECTOR);
     let mapped = mapper.map(&batch).unwrap();
-    let got = serde_json::to_string_pretty(&as_json(&batch, &mapped)).unwrap() + "\n";
+    let got = serde_json::to_string_pretty(&mapped.to_json(&batch)).unwrap() + "\n";
     let stem = file.file_name().unwrap().to_str().unwrap().trim_end_matches(".gz").trim_end_matches(".json");
     let golden = repo().join("tests/golden").join(mapper_name).join(format!("{stem}.json"));
     if std::env::var_os("TRAWL_UPDATE_GOLDEN").is_some() {
@@ -69,6 +61,6 @@ fn wasm_and_native_builds_agree() {
     for f in log_files(&sample_trail()) {
         let batch = raw_batch_of(&f, CONNECTOR);
         let (a, b) = (wasm.map(&batch).unwrap(), native.map(&batch).unwrap());
-        assert_eq!(as_json(&batch, &a), as_json(&batch, &b), "{}", f.display());
+        assert_eq!(a.to_json(&batch), b.to_json(&batch), "{}", f.display());
     }
 }

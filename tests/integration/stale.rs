@@ -11,7 +11,7 @@ use trawl::mapper::{BatchMapper, MapperLimits, WasmMapper, BUILTIN_MAPPERS};
 
 use crate::{
     common::{log_files, raw_batch_of, repo, sample_trail},
-    golden::{as_json, load_builtin},
+    golden::load_builtin,
 };
 
 #[test]
@@ -43,7 +43,7 @@ fn freshly_built_mappers_behave_like_the_embedded_ones() {
         assert_eq!(fresh.manifest(), embedded.manifest(), "{name}");
         for f in log_files(&sample_trail()) {
             let batch = raw_batch_of(&f, "dev");
-            assert_eq!(as_json(&batch, &fresh.map(&batch).unwrap()), as_json(&batch, &embedded.map(&batch).unwrap()), "{name} on {}", f.display());
+            assert_eq!(fresh.map(&batch).unwrap().to_json(&batch), embedded.map(&batch).unwrap().to_json(&batch), "{name} on {}", f.display());
         }
         if fresh_bytes != *embedded_bytes {
             eprintln!("note: {name}.wasm differs byte-wise from the fresh build (toolchain route differs) but maps identically");
