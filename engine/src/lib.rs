@@ -17,10 +17,15 @@
 //!   normalized events per OCSF class and a status per record.
 //! - **Sink** ([`sinks`]): Parquet or NDJSON files in the Security Lake layout, plus the
 //!   dead-letter output.
+//! - **Connector** ([`aws`], [`config`]): one AWS account — credentials (static key,
+//!   AssumeRole, instance profile or the default chain), region, endpoint — verified with
+//!   sts:GetCallerIdentity; `trawl check` ([`check`]) tests every permission a source needs.
 //! - **Commit** ([`state`], [`pipeline`]): objects are recorded as done only after their
 //!   output is durable.
 
+pub mod aws;
 pub mod batch;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod formats;

@@ -28,7 +28,8 @@ use crate::{
     formats::compression::CountingReader,
     mapper::{BatchMapper, IsolatedOutput, MapperLimits, MapperRef, RowStatus, WasmMapper, map_isolating},
     sinks::{DeadLetter, DeadLetterEntry, LakeSink, PartitionRow, SinkError},
-    sources::Source,
+    aws::AwsSession,
+    sources::{Source, SourceEnv},
     state::{ObjectDone, StateError, StateStore, object_key},
 };
 
@@ -160,6 +161,12 @@ pub struct RunOptions {
     /// Use this mapper for every source instead of loading the configured one (the benchmark
     /// uses it to run a natively compiled mapper through the same pipeline).
     pub mapper_override: Option<Arc<dyn BatchMapper>>,
+    /// `--since`: first day for backfill sources.
+    pub since: Option<chrono::NaiveDate>,
+    /// `--until`: last day for backfill sources.
+    pub until: Option<chrono::NaiveDate>,
+    /// `--max-duration`: queue sources stop receiving after this long.
+    pub max_duration: Option<std::time::Duration>,
 }
 
 /// Runs every connector and source of `cfg` once.
@@ -168,11 +175,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let state = StateStore::open(&cfg.state.dir)?;
     let mut dead = DeadLetter::new(&cfg.dead_letter_dir(), &run_id);
-    let mut sinks = cfg
-        .outputs
-        .iter()
-        .map(|o| LakeSink::new(o.path(), o.format()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut sinks = cfg.outputs.iter().map(|o| o.open(cfg)).collect::<Result<Vec<_>, _>>()?;
     let workers = opts.workers.or(cfg.pipeline.workers).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let limits = MapperLimits {
         memory_bytes: (cfg.pipeline.mapper_memory_mib << 20) as usize,
@@ -184,8 +187,32 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let mut sources = Vec::new();
     let mut counts = Counts::default();
     for connector in &cfg.connectors {
+        // One AWS session per connector, made only when one of its sources needs it.
+        let session = connector.sources.iter().any(|s| s.needs_aws()).then(|| {
+            AwsSession::connect(&connector.aws_target()).map_err(|e| format!("connector {:?}: {e}", connector.name))
+        });
+        if let Some(Err(e)) = &session {
+            tracing::error!("{e}");
+        }
         for source_cfg in &connector.sources {
-            let mut source = source_cfg.build();
+            let env = SourceEnv {
+                connector,
+                aws: session.as_ref().and_then(|s| s.as_ref().ok()),
+                since: opts.since,
+                until: opts.until,
+                max_duration: opts.max_duration,
+            };
+            let built = match &session {
+                Some(Err(e)) if source_cfg.needs_aws() => Err(e.clone()),
+                _ => source_cfg.build(&env).map_err(|e| format!("source {}: {e}", source_cfg.kind())),
+            };
+            let mut source = match built {
+                Ok(s) => s,
+                Err(e) => {
+                    sources.push(SourceSummary { connector: connector.name.clone(), source: source_cfg.kind().to_string(), counts: Counts::default(), error: Some(e) });
+                    continue;
+                }
+            };
             let mut summary = SourceSummary { connector: connector.name.clone(), source: source.id(), counts: Counts::default(), error: None };
             let loaded: Result<Arc<dyn BatchMapper>, _> = match &opts.mapper_override {
                 Some(m) => Ok(m.clone()),
@@ -252,6 +279,11 @@ struct ObjectProgress {
 }
 
 impl Tracker {
+    /// Whether every record of the object is settled (or the object is committed already).
+    fn is_settled(&self, key: &str) -> bool {
+        self.objects.get(key).is_none_or(|p| p.expected == Some(p.settled))
+    }
+
     /// Objects whose every record is settled; removed from the tracker.
     fn take_complete(&mut self) -> Vec<(String, ObjectDone)> {
         let now = chrono::Utc::now().timestamp_millis();
@@ -269,6 +301,8 @@ enum SinkMsg {
     Mapped(RawBatch, IsolatedOutput),
     /// A record or object the source could not read; `record` when it counts as a record.
     DeadLetter { key: String, entry: DeadLetterEntry, record: bool },
+    /// Commit as soon as these objects (tracker keys) are settled, then reply.
+    CommitWhenSettled { keys: Vec<String>, reply: Sender<Result<(), String>> },
 }
 
 /// What a source sees of the pipeline: where to send records and how to ask what is done.
@@ -324,6 +358,26 @@ impl SourceContext<'_> {
     /// Tells the progress bar how many objects there are to read.
     pub fn set_total_objects(&mut self, n: u64) {
         self.progress.set_length(n);
+    }
+
+    /// Adds to the progress bar's object count (sources that discover objects as they go).
+    pub fn add_total_objects(&mut self, n: u64) {
+        self.progress.inc_length(n);
+    }
+
+    /// Asks the pipeline to make `objects` durable: once every record read from them is
+    /// written or dead-lettered, the outputs are committed and the objects checkpointed, and
+    /// the reply says so (or why not). For sources that must acknowledge upstream (delete SQS
+    /// messages) only after their data is safe. Objects not begun, or committed earlier,
+    /// count as settled.
+    pub fn commit_when_settled(&mut self, objects: Vec<String>) -> Receiver<Result<(), String>> {
+        self.flush();
+        let keys = objects.iter().map(|o| object_key(&self.connector, &self.source_id, o)).collect();
+        let (reply, rx) = bounded(1);
+        if let Err(crossbeam_channel::SendError(SinkMsg::CommitWhenSettled { reply, .. })) = self.sink_tx.send(SinkMsg::CommitWhenSettled { keys, reply }) {
+            let _ = reply.send(Err("the pipeline stopped".into()));
+        }
+        rx
     }
 
     /// Wraps a reader so its bytes count towards `bytes_read`.
@@ -469,23 +523,54 @@ impl SourceRun<'_> {
             drop(raw_rx);
             drop(sink_tx);
             let mut since_commit = 0u64;
-            let mut failure = None;
+            let mut failure: Option<RunError> = None;
+            let mut waiting: Vec<(Vec<String>, Sender<Result<(), String>>)> = Vec::new();
             for msg in sink_rx.iter() {
-                if failure.is_some() {
+                if let SinkMsg::CommitWhenSettled { keys, reply } = msg {
+                    match &failure {
+                        Some(e) => drop(reply.send(Err(e.to_string()))),
+                        None => waiting.push((keys, reply)),
+                    }
+                } else if failure.is_some() {
                     continue; // drain so the other threads can finish
-                }
-                match self.handle(msg, &source_id, &tracker, &mut counts) {
-                    Ok(n) => since_commit += n,
-                    Err(e) => failure = Some(e),
+                } else {
+                    match self.handle(msg, &source_id, &tracker, &mut counts) {
+                        Ok(n) => since_commit += n,
+                        Err(e) => failure = Some(e),
+                    }
                 }
                 if failure.is_none() {
                     failure = self.check_error_ratio(&source_id, &counts, 1000).err();
                 }
-                if failure.is_none() && since_commit >= self.cfg.pipeline.commit_every_records {
+                let requested = !waiting.is_empty() && {
+                    let t = tracker.lock().expect("not poisoned");
+                    waiting.iter().any(|(keys, _)| keys.iter().all(|k| t.is_settled(k)))
+                };
+                if failure.is_none() && (requested || since_commit >= self.cfg.pipeline.commit_every_records) {
+                    // Which requests this commit answers: decided before committing, because
+                    // committing removes the objects from the tracker.
+                    let answered: Vec<bool> = {
+                        let t = tracker.lock().expect("not poisoned");
+                        waiting.iter().map(|(keys, _)| keys.iter().all(|k| t.is_settled(k))).collect()
+                    };
                     if let Err(e) = self.commit(&tracker) {
                         failure = Some(e);
                     }
                     since_commit = 0;
+                    let mut i = 0;
+                    waiting.retain(|(_, reply)| {
+                        let done = answered[i];
+                        i += 1;
+                        if done {
+                            let _ = reply.send(failure.as_ref().map_or(Ok(()), |e| Err(e.to_string())));
+                        }
+                        !done
+                    });
+                }
+                if let Some(e) = &failure {
+                    for (_, reply) in waiting.drain(..) {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
                 }
             }
             let (r, read) = reader.join().expect("source thread does not panic");
@@ -526,6 +611,7 @@ impl SourceRun<'_> {
                 }
                 Ok(record as u64)
             }
+            SinkMsg::CommitWhenSettled { .. } => unreachable!("answered by the writer loop"),
             SinkMsg::Mapped(batch, out) => {
                 counts.mapper_retries += out.retries as u64;
                 let manifest = self.mapper.manifest();

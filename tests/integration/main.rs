@@ -5,10 +5,12 @@
 //! - whole runs of the `trawl` binary → `e2e.rs`; bad input → `bad_input.rs`;
 //! - the mapper host (loading, sandbox, isolation) → `mapper_host.rs`;
 //! - embedded mapper freshness → `stale.rs`;
+//! - AWS sources, the S3 output, auth modes and `trawl check`, against moto → `aws.rs`;
 //! - the authoring loop and `examples/custom-mapper` → `custom_mapper.rs`.
 
 mod common;
 
+mod aws;
 mod bad_input;
 mod custom_mapper;
 mod e2e;

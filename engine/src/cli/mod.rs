@@ -1,4 +1,5 @@
-//! The command line: `trawl run`, `trawl inspect`, `trawl mapper new|build|test|inspect`.
+//! The command line: `trawl run`, `trawl check`, `trawl inspect`,
+//! `trawl mapper new|build|test|inspect`.
 //!
 //! Exit codes: 0 — everything read was written; 1 — the run finished but some records,
 //! objects or sources failed (see the dead-letter output); 2 — fatal or config error.
@@ -48,6 +49,32 @@ enum Command {
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
+        /// First day (UTC) for backfill sources such as cloudtrail_s3: YYYY-MM-DD or <N>d
+        /// (N days ago). Overrides the sources' `since`.
+        #[arg(long, value_name = "DAY")]
+        since: Option<String>,
+        /// Last day (UTC), inclusive; same forms. Overrides the sources' `until`.
+        #[arg(long, value_name = "DAY")]
+        until: Option<String>,
+        /// Queue sources (sqs) stop receiving after this long, e.g. 90s, 15m, 2h; what was
+        /// received is still finished and committed. Default: until the queue is drained.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        max_duration: Option<std::time::Duration>,
+    },
+    /// Check every connector: credentials resolve to the expected account, and each source
+    /// (and output) can make one cheap read call with the permission it needs. Prints
+    /// OK or FAILED with the AWS error code and the missing permission; exit code 1 on any
+    /// failure. Writes nothing and receives no queue message.
+    Check {
+        /// The TOML config.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this connector (outputs are then not checked).
+        #[arg(long, value_name = "NAME")]
+        connector: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the rows of an output file (Parquet, NDJSON, .json.gz), or list the files of an
     /// output directory with their row counts.
@@ -145,14 +172,39 @@ fn init_logging(verbose: u8) {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { config, summary_json, workers, quiet } => {
+        Command::Run { config, summary_json, workers, quiet, since, until, max_duration } => {
             let cfg = Config::load(&config)?;
-            let summary = pipeline::run(&cfg, &RunOptions { quiet, workers, ..RunOptions::default() })?;
+            let today = chrono::Utc::now().date_naive();
+            let day = |flag: &str, v: Option<String>| -> anyhow::Result<Option<chrono::NaiveDate>> {
+                v.map(|s| crate::sources::parse_day(&s, today).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))).transpose()
+            };
+            let opts = RunOptions { quiet, workers, since: day("since", since)?, until: day("until", until)?, max_duration, ..RunOptions::default() };
+            if let (Some(a), Some(b)) = (opts.since, opts.until)
+                && a > b
+            {
+                anyhow::bail!("--since {a} is after --until {b}");
+            }
+            let summary = pipeline::run(&cfg, &opts)?;
             if let Some(p) = summary_json {
                 std::fs::write(&p, serde_json::to_vec_pretty(&summary)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
             }
             print_summary(&summary, &cfg);
             Ok(if summary.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Check { config, connector, json } => {
+            let cfg = Config::load(&config)?;
+            if let Some(n) = &connector
+                && !cfg.connectors.iter().any(|c| &c.name == n)
+            {
+                anyhow::bail!("no connector named {n:?} in {}", config.display());
+            }
+            let results = crate::check::check(&cfg, connector.as_deref());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print_check(&results);
+            }
+            Ok(if results.iter().all(|r| r.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Inspect { path, limit, schema } => {
             inspect::inspect(&path, limit, schema, &mut std::io::stdout().lock())?;
@@ -176,6 +228,49 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             inspect::print_mapper(&display, &bytes, &m)?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `90s`, `15m`, `2h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a number with s, m or h, e.g. 15m"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+fn print_check(results: &[crate::check::CheckResult]) {
+    use std::io::IsTerminal;
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let paint = |ok: bool| {
+        let word = if ok { "OK" } else { "FAILED" };
+        match (color, ok) {
+            (false, _) => format!("{word:<6}"),
+            (true, true) => format!("\x1b[32m{word:<6}\x1b[0m"),
+            (true, false) => format!("\x1b[31m{word:<6}\x1b[0m"),
+        }
+    };
+    let cw = results.iter().map(|r| r.connector.len()).max().unwrap_or(9).max(9);
+    let tw = results.iter().map(|r| r.target.len()).max().unwrap_or(6).max(6);
+    println!("{:<cw$}  {:<tw$}  {:<6}  DETAIL", "CONNECTOR", "SOURCE", "STATUS");
+    for r in results {
+        let detail = match (&r.permission, &r.code) {
+            (Some(p), Some(code)) => format!("{p} [{code}: {}]", r.detail),
+            (None, Some(code)) => format!("{code}: {}", r.detail),
+            _ => r.detail.clone(),
+        };
+        println!("{:<cw$}  {:<tw$}  {}  {detail}", r.connector, r.target, paint(r.ok));
+    }
+    let failed = results.iter().filter(|r| !r.ok).count();
+    if failed == 0 {
+        println!("All {} checks passed.", results.len());
+    } else {
+        println!("{failed} of {} checks failed.", results.len());
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::aws::{AuthConfig, AwsTarget};
 use crate::sinks::OutputConfig;
 use crate::sources::SourceConfig;
 
@@ -118,8 +119,50 @@ pub struct ConnectorConfig {
     pub description: String,
     /// Default AWS region of the account.
     pub region: String,
+    /// Endpoint override for every AWS call of this connector (VPC endpoints, emulators).
+    /// S3 then uses path-style addressing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// The SQS queue receiving S3 notifications for CloudTrail data events (source `sqs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs_url: Option<String>,
+    /// The SQS queue receiving Macie findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macie_sqs_url: Option<String>,
+    /// Inspector: `full` (every current finding each run) or `unique` (only new ones).
+    #[serde(default)]
+    pub inspector_pull_mode: InspectorPullMode,
+    /// How to get credentials. Default: aws-config's default chain.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Attempts per AWS call, including the first; throttling and 5xx are retried with
+    /// exponential backoff. Default 5.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
     /// The sources to collect.
     pub sources: Vec<SourceConfig>,
+}
+
+fn default_max_attempts() -> u32 {
+    5
+}
+
+/// `inspector_pull_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InspectorPullMode {
+    /// Every current finding, each run.
+    #[default]
+    Full,
+    /// Only findings never reported before.
+    Unique,
+}
+
+impl ConnectorConfig {
+    /// Where and how this connector reaches AWS.
+    pub fn aws_target(&self) -> AwsTarget {
+        AwsTarget { region: self.region.clone(), endpoint_url: self.endpoint_url.clone(), auth: self.auth.clone(), max_attempts: self.max_attempts }
+    }
 }
 
 /// A config error, with where it is.
@@ -195,11 +238,21 @@ impl Config {
             if c.sources.is_empty() {
                 return Err(format!("connector {:?} has no [[connectors.sources]]", c.name));
             }
+            c.auth.check().map_err(|e| format!("connector {:?}: {e}", c.name))?;
+            if c.max_attempts == 0 {
+                return Err(format!("connector {:?}: max_attempts must be at least 1", c.name));
+            }
+            for s in &c.sources {
+                s.check(c).map_err(|e| format!("connector {:?}: {e}", c.name))?;
+            }
         }
         if let Some(r) = self.pipeline.max_error_ratio {
             if !(0.0..=1.0).contains(&r) {
                 return Err(format!("pipeline.max_error_ratio must be between 0 and 1, not {r}"));
             }
+        }
+        for o in &self.outputs {
+            o.check(self)?;
         }
         if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) {
             return Err("pipeline.batch_rows and pipeline.workers must be at least 1".into());

@@ -11,7 +11,16 @@ use arrow_array::{Array, RecordBatch, UInt32Array, cast::AsArray, types::Timesta
 use sha2::{Digest, Sha256};
 use trawl_guest_sdk::time::civil_from_days;
 
-use super::{FileFormat, FileWriter, SinkError};
+use super::{FileFormat, FileWriter, SinkError, s3_upload::S3Destination};
+
+/// Where finished files are published.
+pub enum Destination {
+    /// A local directory: files are renamed into place.
+    Local(PathBuf),
+    /// An S3 prefix: files are uploaded (one PutObject, or a multipart upload for large
+    /// ones), so a reader sees a whole object or none.
+    S3(S3Destination),
+}
 
 /// Where one event goes and what identifies it.
 #[derive(Debug, Clone, Copy)]
@@ -54,35 +63,47 @@ pub struct WrittenFile {
 
 /// Writes events into `<root>/<source>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/`.
 ///
-/// Contract: [`write`](Self::write) buffers events into temporary files under
-/// `<root>/.tmp/`, invisible to readers of the layout. [`commit`](Self::commit) finishes and
-/// fsyncs every open file and renames it into place (atomic on one filesystem); only then are
+/// Contract: [`write`](Self::write) buffers events into temporary files (under
+/// `<root>/.tmp/` for a local root, a local staging directory for S3), invisible to readers of
+/// the layout. [`commit`](Self::commit) finishes and fsyncs every open file and publishes it:
+/// a rename (atomic on one filesystem) or an S3 upload (atomic per object); only then are
 /// the events durable and visible. File names are the sha256 of the events' identities
 /// (object, record index), so writing the same records again yields the same name and
 /// replaces the file rather than duplicating it.
 pub struct LakeSink {
-    root: PathBuf,
+    dest: Destination,
+    tmp_dir: PathBuf,
     format: Arc<dyn FileFormat>,
     open: HashMap<PartitionKey, OpenFile>,
     max_rows_per_file: u64,
-    finished: Vec<(PathBuf, PathBuf, u64)>,
+    /// (temporary file, path relative to the root, rows)
+    finished: Vec<(PathBuf, String, u64)>,
     seq: u64,
 }
 
 impl LakeSink {
-    /// A sink rooted at `root`. Leftover temporary files from a crashed run are removed.
+    /// A sink rooted at the local directory `root`. Leftover temporary files from a crashed
+    /// run are removed.
     pub fn new(root: &Path, format: Arc<dyn FileFormat>) -> Result<Self, SinkError> {
-        let tmp = root.join(".tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot clean temporary files: {e}")))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
-        Ok(Self { root: root.to_path_buf(), format, open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+        Self::with_destination(Destination::Local(root.to_path_buf()), &root.join(".tmp"), format)
     }
 
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// A sink publishing to `dest`, staging files in `tmp_dir` (emptied first).
+    pub fn with_destination(dest: Destination, tmp_dir: &Path, format: Arc<dyn FileFormat>) -> Result<Self, SinkError> {
+        let tmp = tmp_dir;
+        if tmp.exists() {
+            std::fs::remove_dir_all(tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot clean temporary files: {e}")))?;
+        }
+        std::fs::create_dir_all(tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
+        Ok(Self { dest, tmp_dir: tmp.to_path_buf(), format, open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+    }
+
+    /// Where files go, for messages: a directory or `s3://bucket/prefix`.
+    pub fn location(&self) -> String {
+        match &self.dest {
+            Destination::Local(root) => root.display().to_string(),
+            Destination::S3(s3) => s3.url(""),
+        }
     }
 
     /// Writes events of one class. `rows[i]` is the input row of event `i`; `part(row)` says
@@ -112,7 +133,7 @@ impl LakeSink {
             g.1.update(p.record_index.to_le_bytes());
         }
         for (key, (idx, ident)) in groups {
-            let part = arrow_select::take::take_record_batch(events, &UInt32Array::from(idx)).map_err(|e| SinkError::new(self.root.display(), e))?;
+            let part = arrow_select::take::take_record_batch(events, &UInt32Array::from(idx)).map_err(|e| SinkError::new(self.location(), e))?;
             self.append(key, part, ident)?;
         }
         Ok(())
@@ -121,7 +142,7 @@ impl LakeSink {
     fn append(&mut self, key: PartitionKey, batch: RecordBatch, ident: Sha256) -> Result<(), SinkError> {
         if !self.open.contains_key(&key) {
             self.seq += 1;
-            let tmp = self.root.join(".tmp").join(format!("{}-{}.{}", std::process::id(), self.seq, self.format.extension()));
+            let tmp = self.tmp_dir.join(format!("{}-{}.{}", std::process::id(), self.seq, self.format.extension()));
             let file = File::create(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
             let writer = self.format.open(file, batch.schema()).map_err(|e| SinkError::new(tmp.display(), e))?;
             self.open.insert(key.clone(), OpenFile { writer, tmp, rows: 0, ident: Sha256::new() });
@@ -139,14 +160,16 @@ impl LakeSink {
 
     fn finish_file(&mut self, key: &PartitionKey, f: OpenFile) -> Result<(), SinkError> {
         f.writer.finish().map_err(|e| SinkError::new(f.tmp.display(), e))?;
-        let dir = self
-            .root
-            .join(&key.source)
-            .join(format!("region={}", key.region))
-            .join(format!("accountId={}", key.account))
-            .join(format!("eventDay={}", key.day));
-        let name = format!("{}.{}", &hex::encode(f.ident.finalize())[..32], self.format.extension());
-        self.finished.push((f.tmp, dir.join(name), f.rows));
+        let rel = format!(
+            "{}/region={}/accountId={}/eventDay={}/{}.{}",
+            key.source,
+            key.region,
+            key.account,
+            key.day,
+            &hex::encode(f.ident.finalize())[..32],
+            self.format.extension()
+        );
+        self.finished.push((f.tmp, rel, f.rows));
         Ok(())
     }
 
@@ -158,12 +181,22 @@ impl LakeSink {
         }
         let mut out = Vec::new();
         let mut dirs = std::collections::BTreeSet::new();
-        for (tmp, path, rows) in self.finished.drain(..) {
-            let dir = path.parent().expect("has a partition dir");
-            std::fs::create_dir_all(dir).map_err(|e| SinkError::new(dir.display(), format!("cannot create: {e}")))?;
-            std::fs::rename(&tmp, &path).map_err(|e| SinkError::new(path.display(), format!("cannot publish {}: {e}", tmp.display())))?;
-            dirs.insert(dir.to_path_buf());
-            out.push(WrittenFile { path, rows });
+        for (tmp, rel, rows) in std::mem::take(&mut self.finished) {
+            match &self.dest {
+                Destination::Local(root) => {
+                    let path = root.join(&rel);
+                    let dir = path.parent().expect("has a partition dir");
+                    std::fs::create_dir_all(dir).map_err(|e| SinkError::new(dir.display(), format!("cannot create: {e}")))?;
+                    std::fs::rename(&tmp, &path).map_err(|e| SinkError::new(path.display(), format!("cannot publish {}: {e}", tmp.display())))?;
+                    dirs.insert(dir.to_path_buf());
+                    out.push(WrittenFile { path, rows });
+                }
+                Destination::S3(s3) => {
+                    s3.upload(&tmp, &rel)?;
+                    let _ = std::fs::remove_file(&tmp);
+                    out.push(WrittenFile { path: PathBuf::from(s3.url(&rel)), rows });
+                }
+            }
         }
         // The renames themselves must survive a crash: fsync the directories that changed.
         for d in dirs {

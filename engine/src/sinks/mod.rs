@@ -9,15 +9,23 @@ mod dead_letter;
 mod lake;
 pub mod ndjson;
 pub mod parquet;
+pub mod s3_upload;
 
 use std::{fs::File, path::PathBuf, sync::Arc};
+
+use sha2::Digest;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 pub use dead_letter::{DeadLetter, DeadLetterEntry};
-pub use lake::{LakeSink, PartitionRow, WrittenFile};
+pub use lake::{Destination, LakeSink, PartitionRow, WrittenFile};
+
+use crate::{
+    aws::{AuthConfig, AwsSession, AwsTarget, parse_s3_url},
+    config::Config,
+};
 
 /// `[[outputs]]`: one destination; every event goes to every output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,12 +38,69 @@ pub enum OutputConfig {
 }
 
 impl OutputConfig {
-    /// The output's root directory.
+    /// The output's root: a directory or `s3://bucket/prefix`.
     pub fn path(&self) -> &PathBuf {
         match self {
             OutputConfig::Parquet(c) => &c.path,
             OutputConfig::Ndjson(c) => &c.path,
         }
+    }
+
+    /// `(bucket, prefix)` when the output is in S3.
+    pub fn s3_location(&self) -> Option<(String, String)> {
+        self.path().to_str().and_then(parse_s3_url)
+    }
+
+    fn s3_options(&self) -> Option<&S3OutputOptions> {
+        match self {
+            OutputConfig::Parquet(c) => c.s3.as_ref(),
+            OutputConfig::Ndjson(c) => c.s3.as_ref(),
+        }
+    }
+
+    /// Config checks that need no network.
+    pub fn check(&self, cfg: &Config) -> Result<(), String> {
+        let path = self.path().display().to_string();
+        let is_s3 = path.starts_with("s3://");
+        if is_s3 && self.s3_location().is_none() {
+            return Err(format!("output path {path:?}: expected s3://bucket[/prefix]"));
+        }
+        match (is_s3, self.s3_options()) {
+            (false, Some(_)) => Err(format!("output {path}: [outputs.s3] only applies to s3:// paths")),
+            (true, Some(o)) => o.target(cfg).map(|_| ()).map_err(|e| format!("output {path}: {e}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where and how the output reaches AWS (S3 outputs only).
+    pub fn aws_target(&self, cfg: &Config) -> Result<AwsTarget, String> {
+        match self.s3_options() {
+            Some(o) => o.target(cfg),
+            None => S3OutputOptions::default().target(cfg),
+        }
+    }
+
+    /// Opens the sink: local, or S3 with its own credentials (checked now, not at the first
+    /// commit).
+    pub fn open(&self, cfg: &Config) -> Result<LakeSink, SinkError> {
+        let Some((bucket, prefix)) = self.s3_location() else {
+            return LakeSink::new(self.path(), self.format());
+        };
+        let url = self.path().display().to_string();
+        let target = self.aws_target(cfg).map_err(|e| SinkError::new(&url, e))?;
+        let session = AwsSession::connect(&target).map_err(|e| SinkError::new(&url, e))?;
+        let opts = self.s3_options().cloned().unwrap_or_default();
+        let dest = s3_upload::S3Destination {
+            client: session.s3(),
+            bucket,
+            prefix,
+            multipart_threshold: opts.multipart_threshold_mib << 20,
+            part_size: opts.part_size_mib.max(5) << 20,
+        };
+        // Staging files live under the state directory, one folder per output.
+        let digest = hex::encode(&sha2::Sha256::digest(url.as_bytes())[..6]);
+        let tmp = cfg.state.dir.join("staging").join(digest);
+        LakeSink::with_destination(Destination::S3(dest), &tmp, self.format())
     }
 
     /// The file format it writes.
@@ -44,6 +109,63 @@ impl OutputConfig {
             OutputConfig::Parquet(c) => Arc::new(c.clone()),
             OutputConfig::Ndjson(c) => Arc::new(c.clone()),
         }
+    }
+}
+
+/// `[outputs.s3]`: how an `s3://` output reaches AWS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3OutputOptions {
+    /// Use this connector's region, endpoint and credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// Region (without `connector`). Default: `AWS_REGION`, else us-east-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Endpoint override (without `connector`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// Credentials (without `connector`). Default: the default chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+    /// Files at least this large are uploaded in parts. Default 64 MiB.
+    #[serde(default = "default_multipart_threshold_mib")]
+    pub multipart_threshold_mib: u64,
+    /// Part size, at least 5 MiB. Default 16 MiB.
+    #[serde(default = "default_part_size_mib")]
+    pub part_size_mib: u64,
+}
+
+fn default_multipart_threshold_mib() -> u64 {
+    64
+}
+fn default_part_size_mib() -> u64 {
+    16
+}
+
+impl Default for S3OutputOptions {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults")
+    }
+}
+
+impl S3OutputOptions {
+    fn target(&self, cfg: &Config) -> Result<AwsTarget, String> {
+        if let Some(name) = &self.connector {
+            if self.region.is_some() || self.endpoint_url.is_some() || self.auth.is_some() {
+                return Err("give either connector or region/endpoint_url/auth in [outputs.s3], not both".into());
+            }
+            let c = cfg.connectors.iter().find(|c| &c.name == name).ok_or_else(|| format!("no connector named {name:?}"))?;
+            return Ok(c.aws_target());
+        }
+        let auth = self.auth.clone().unwrap_or_default();
+        auth.check()?;
+        Ok(AwsTarget {
+            region: self.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into()),
+            endpoint_url: self.endpoint_url.clone(),
+            auth,
+            max_attempts: 5,
+        })
     }
 }
 

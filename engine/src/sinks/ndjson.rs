@@ -21,8 +21,11 @@ use super::{FileFormat, FileWriter};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NdjsonConfig {
-    /// Root directory of the layout.
+    /// Root of the layout: a directory, or `s3://bucket/prefix`.
     pub path: PathBuf,
+    /// How an `s3://` path reaches AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<super::S3OutputOptions>,
     /// Gzip the files (`.json.gz`). Default false.
     #[serde(default)]
     pub gzip: bool,

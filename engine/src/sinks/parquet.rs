@@ -17,8 +17,11 @@ use super::{FileFormat, FileWriter};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParquetConfig {
-    /// Root directory of the layout.
+    /// Root of the layout: a directory, or `s3://bucket/prefix`.
     pub path: PathBuf,
+    /// How an `s3://` path reaches AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<super::S3OutputOptions>,
     /// Rows per row group. Default 32768: large enough for good compression and scans,
     /// small enough that an open file buffers only a few MB.
     #[serde(default = "default_row_group_rows")]

@@ -2,14 +2,21 @@
 //! [`SourceContext`]. Adding a source is one folder here plus one variant in [`SourceConfig`].
 
 pub mod cloudtrail_files;
+pub mod cloudtrail_s3;
+pub mod s3_objects;
+pub mod sqs;
 
-use std::io::Read;
+use std::{io::Read, time::Duration};
+
+use chrono::NaiveDate;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::pipeline::SourceContext;
 use crate::{
+    aws::AwsSession,
     batch::ObjectInfo,
+    config::ConnectorConfig,
     formats::{
         cloudtrail_log::{CloudTrailLogReader, LogError},
         compression::decompressed,
@@ -22,29 +29,106 @@ use crate::{
 pub enum SourceConfig {
     /// CloudTrail log files in a local directory tree.
     CloudtrailFiles(cloudtrail_files::CloudTrailFilesConfig),
+    /// A CloudTrail trail bucket in S3, for a range of days.
+    CloudtrailS3(cloudtrail_s3::CloudTrailS3Config),
+    /// CloudTrail log objects announced by S3 notifications on the connector's SQS queue.
+    Sqs(sqs::SqsConfig),
 }
 
 impl SourceConfig {
+    /// The source type, as written in the config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::CloudtrailFiles(_) => "cloudtrail_files",
+            SourceConfig::CloudtrailS3(_) => "cloudtrail_s3",
+            SourceConfig::Sqs(_) => "sqs",
+        }
+    }
+
     /// The mapper reference (`builtin:<name>` or a `.wasm` path).
     pub fn mapper(&self) -> &str {
         match self {
             SourceConfig::CloudtrailFiles(c) => &c.mapper,
+            SourceConfig::CloudtrailS3(c) => &c.mapper,
+            SourceConfig::Sqs(c) => &c.mapper,
         }
     }
 
     /// The mapper's config table, as JSON (`null` when absent).
     pub fn mapper_config(&self) -> serde_json::Value {
+        let c = match self {
+            SourceConfig::CloudtrailFiles(c) => &c.mapper_config,
+            SourceConfig::CloudtrailS3(c) => &c.mapper_config,
+            SourceConfig::Sqs(c) => &c.mapper_config,
+        };
+        c.clone().unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether the source calls AWS (and so needs the connector's credentials).
+    pub fn needs_aws(&self) -> bool {
+        !matches!(self, SourceConfig::CloudtrailFiles(_))
+    }
+
+    /// Config checks that need no network.
+    pub fn check(&self, connector: &ConnectorConfig) -> Result<(), String> {
         match self {
-            SourceConfig::CloudtrailFiles(c) => c.mapper_config.clone().unwrap_or(serde_json::Value::Null),
+            SourceConfig::CloudtrailFiles(_) => Ok(()),
+            SourceConfig::CloudtrailS3(c) => {
+                if c.bucket.is_empty() || c.bucket.contains('/') {
+                    return Err(format!("source cloudtrail_s3: bucket must be a bucket name (no s3://, no /), got {:?}", c.bucket));
+                }
+                c.days(None, None, chrono::Utc::now().date_naive()).map(|_| ()).map_err(|e| format!("source cloudtrail_s3: {e}"))
+            }
+            SourceConfig::Sqs(c) => c.queue_url(connector).map(|_| ()).map_err(|e| format!("source sqs: {e}")),
         }
     }
 
     /// Builds the source.
-    pub fn build(&self) -> Box<dyn Source> {
-        match self {
+    pub fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String> {
+        Ok(match self {
             SourceConfig::CloudtrailFiles(c) => Box::new(cloudtrail_files::CloudTrailFiles::new(c.clone())),
-        }
+            SourceConfig::CloudtrailS3(c) => Box::new(cloudtrail_s3::CloudTrailS3::new(c.clone(), env)?),
+            SourceConfig::Sqs(c) => Box::new(sqs::SqsSource::new(c.clone(), env)?),
+        })
     }
+}
+
+/// What a source is built from beyond its own config.
+pub struct SourceEnv<'a> {
+    /// Its connector.
+    pub connector: &'a ConnectorConfig,
+    /// The connector's AWS session, when connected.
+    pub aws: Option<&'a AwsSession>,
+    /// `--since`: first day to read (backfill sources).
+    pub since: Option<NaiveDate>,
+    /// `--until`: last day to read.
+    pub until: Option<NaiveDate>,
+    /// `--max-duration`: queue sources stop receiving after this long.
+    pub max_duration: Option<Duration>,
+}
+
+/// An inclusive range of UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    /// First day.
+    pub first: NaiveDate,
+    /// Last day.
+    pub last: NaiveDate,
+}
+
+impl DayRange {
+    /// Every day, in order.
+    pub fn iter(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.first.iter_days().take_while(|d| d <= &self.last)
+    }
+}
+
+/// A day: `YYYY-MM-DD`, or `<N>d` for N days before `today`.
+pub fn parse_day(s: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<u32>().ok()) {
+        return today.checked_sub_days(chrono::Days::new(n.into())).ok_or_else(|| format!("{s:?} is too far back"));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a day: use YYYY-MM-DD or <N>d (N days ago)"))
 }
 
 /// A source of raw records.

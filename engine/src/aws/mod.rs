@@ -1,0 +1,287 @@
+//! AWS access for connectors and S3 outputs: credentials per auth mode, account verification,
+//! SDK clients, and plain-language errors.
+//!
+//! The pipeline is synchronous (a reader thread per source, mapper threads, a writer); the AWS
+//! SDK is async. One process-wide tokio runtime ([`runtime`]) runs every AWS call; sources
+//! and sinks `block_on` it from their own threads, and use its tasks for concurrent fetches.
+
+pub mod errors;
+
+use std::{sync::OnceLock, time::Duration};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, sts::AssumeRoleProvider};
+use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+use serde::{Deserialize, Serialize};
+
+pub use errors::{AwsError, describe};
+
+/// The process-wide runtime for AWS calls.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trawl-aws")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime")
+    })
+}
+
+/// How a connector (or an S3 output) gets AWS credentials: `auth = { type = "…", … }`.
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// aws-config's default chain: environment, shared profile, SSO, web identity, ECS, IMDS.
+    #[default]
+    Default,
+    /// A static access key, normally given as `${ENV}` references.
+    Basic {
+        /// `AKIA…` / `ASIA…`.
+        access_key_id: String,
+        /// The secret key. Never printed.
+        secret_access_key: String,
+        /// For temporary credentials.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
+    },
+    /// STS AssumeRole, from a static key or (when none is given) the default chain.
+    AssumeRole {
+        /// `arn:aws:iam::<account>:role/<name>`.
+        role_arn: String,
+        /// Shows up in the account's CloudTrail as the session name. Default `trawl`.
+        #[serde(default = "default_session_name")]
+        session_name: String,
+        /// When the role's trust policy requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+        /// The 12-digit account the role must belong to (checked with sts:GetCallerIdentity).
+        account_id: String,
+        /// Base credentials; the default chain when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_key_id: Option<String>,
+        /// Base credentials.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret_access_key: Option<String>,
+        /// Base credentials.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
+    },
+    /// The EC2 instance profile, through IMDSv2.
+    InstanceProfile {
+        /// The 12-digit account the instance's role must belong to.
+        account_id: String,
+        /// IMDS endpoint override (default: `AWS_EC2_METADATA_SERVICE_ENDPOINT` or 169.254.169.254).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        imds_endpoint: Option<String>,
+    },
+}
+
+/// Secrets stay out of logs and panics: only the mode and the non-secret fields are shown.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthConfig::Default => f.write_str("Default"),
+            AuthConfig::Basic { .. } => f.write_str("Basic { <redacted> }"),
+            AuthConfig::AssumeRole { role_arn, session_name, account_id, .. } => {
+                write!(f, "AssumeRole {{ role_arn: {role_arn:?}, session_name: {session_name:?}, account_id: {account_id:?}, <credentials redacted> }}")
+            }
+            AuthConfig::InstanceProfile { account_id, imds_endpoint } => {
+                write!(f, "InstanceProfile {{ account_id: {account_id:?}, imds_endpoint: {imds_endpoint:?} }}")
+            }
+        }
+    }
+}
+
+fn default_session_name() -> String {
+    "trawl".into()
+}
+
+impl AuthConfig {
+    /// The account id the config says to expect, if any.
+    pub fn expected_account(&self) -> Option<&str> {
+        match self {
+            AuthConfig::AssumeRole { account_id, .. } | AuthConfig::InstanceProfile { account_id, .. } => Some(account_id),
+            _ => None,
+        }
+    }
+
+    /// The mode's name, for messages.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            AuthConfig::Default => "default",
+            AuthConfig::Basic { .. } => "basic",
+            AuthConfig::AssumeRole { .. } => "assume_role",
+            AuthConfig::InstanceProfile { .. } => "instance_profile",
+        }
+    }
+
+    /// Config checks that need no network.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(a) = self.expected_account()
+            && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!("auth.account_id must be a 12-digit AWS account id, got {a:?}"));
+        }
+        match self {
+            AuthConfig::Basic { access_key_id, secret_access_key, .. } if access_key_id.is_empty() || secret_access_key.is_empty() => {
+                Err("auth type \"basic\" needs access_key_id and secret_access_key".into())
+            }
+            AuthConfig::AssumeRole { role_arn, access_key_id, secret_access_key, .. } => {
+                if !role_arn.starts_with("arn:") || !role_arn.contains(":role/") {
+                    return Err(format!("auth.role_arn must look like arn:aws:iam::<account>:role/<name>, got {role_arn:?}"));
+                }
+                if access_key_id.is_some() != secret_access_key.is_some() {
+                    return Err("auth: give both access_key_id and secret_access_key, or neither (default chain)".into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where and how to reach AWS: what a connector or an S3 output configures.
+#[derive(Debug, Clone)]
+pub struct AwsTarget {
+    /// Region.
+    pub region: String,
+    /// Endpoint override (VPC endpoints, emulators). S3 then uses path-style addressing.
+    pub endpoint_url: Option<String>,
+    /// Credentials.
+    pub auth: AuthConfig,
+    /// SDK attempts per call, including the first (throttling and 5xx are retried with backoff).
+    pub max_attempts: u32,
+}
+
+/// A connection to one AWS account: SDK config with resolved credentials, and who we are.
+#[derive(Clone, Debug)]
+pub struct AwsSession {
+    /// For building clients.
+    pub sdk: SdkConfig,
+    /// The account id (from sts:GetCallerIdentity).
+    pub account_id: String,
+    /// The caller ARN.
+    pub arn: String,
+    path_style: bool,
+}
+
+impl AwsSession {
+    /// Resolves credentials for `target` and checks the account with sts:GetCallerIdentity.
+    pub fn connect(target: &AwsTarget) -> Result<AwsSession, AwsError> {
+        runtime().block_on(Self::connect_async(target))
+    }
+
+    async fn connect_async(target: &AwsTarget) -> Result<AwsSession, AwsError> {
+        let base = |creds: Option<SharedCredentialsProvider>| {
+            let mut l = aws_config::defaults(BehaviorVersion::latest())
+                .region(Region::new(target.region.clone()))
+                .retry_config(RetryConfig::standard().with_max_attempts(target.max_attempts.max(1)))
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).read_timeout(Duration::from_secs(120)).build(),
+                );
+            if let Some(url) = &target.endpoint_url {
+                l = l.endpoint_url(url);
+            }
+            if let Some(c) = creds {
+                l = l.credentials_provider(c);
+            }
+            l
+        };
+        let static_creds = |akid: &str, secret: &str, token: &Option<String>| {
+            SharedCredentialsProvider::new(Credentials::new(akid, secret, token.clone(), None, "trawl-config"))
+        };
+        let sdk = match &target.auth {
+            AuthConfig::Default => base(None).load().await,
+            AuthConfig::Basic { access_key_id, secret_access_key, session_token } => {
+                base(Some(static_creds(access_key_id, secret_access_key, session_token))).load().await
+            }
+            AuthConfig::AssumeRole { role_arn, session_name, external_id, access_key_id, secret_access_key, session_token, .. } => {
+                let base_creds = match (access_key_id, secret_access_key) {
+                    (Some(a), Some(s)) => Some(static_creds(a, s, session_token)),
+                    _ => None,
+                };
+                let base_sdk = base(base_creds).load().await;
+                let mut b = AssumeRoleProvider::builder(role_arn).session_name(session_name).region(Region::new(target.region.clone())).configure(&base_sdk);
+                if let Some(id) = external_id {
+                    b = b.external_id(id);
+                }
+                let provider = b.build().await;
+                base(Some(SharedCredentialsProvider::new(provider))).load().await
+            }
+            AuthConfig::InstanceProfile { imds_endpoint, .. } => {
+                let mut b = aws_config::imds::credentials::ImdsCredentialsProvider::builder();
+                if let Some(url) = imds_endpoint {
+                    let client = aws_config::imds::Client::builder()
+                        .endpoint(url)
+                        .map_err(|e| AwsError::config(format!("auth.imds_endpoint {url:?}: {e}")))?
+                        .build();
+                    b = b.imds_client(client);
+                }
+                base(Some(SharedCredentialsProvider::new(b.build()))).load().await
+            }
+        };
+        let sts = aws_sdk_sts::Client::new(&sdk);
+        let who = sts.get_caller_identity().send().await.map_err(|e| describe(&e, "sts:GetCallerIdentity").with_context(format!("credentials ({} auth)", target.auth.mode())))?;
+        let account_id = who.account().unwrap_or_default().to_string();
+        let arn = who.arn().unwrap_or_default().to_string();
+        if let Some(want) = target.auth.expected_account()
+            && want != account_id
+        {
+            return Err(AwsError {
+                code: "AccountMismatch".into(),
+                message: format!("credentials belong to account {account_id} ({arn}), but auth.account_id is {want}"),
+                permission: None,
+            });
+        }
+        Ok(AwsSession { sdk, account_id, arn, path_style: target.endpoint_url.is_some() })
+    }
+
+    /// An S3 client (path-style addressing when an endpoint is configured).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.path_style).build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// An SQS client.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+}
+
+/// `s3://bucket/prefix` → (bucket, prefix without leading or trailing `/`).
+pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return None;
+    }
+    Some((bucket.to_string(), prefix.trim_matches('/').to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls() {
+        assert_eq!(parse_s3_url("s3://b/p/q/"), Some(("b".into(), "p/q".into())));
+        assert_eq!(parse_s3_url("s3://b"), Some(("b".into(), "".into())));
+        assert_eq!(parse_s3_url("s3:///x"), None);
+        assert_eq!(parse_s3_url("/tmp/x"), None);
+    }
+
+    #[test]
+    fn auth_checks() {
+        let a: AuthConfig = toml::from_str("type = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\naccount_id = \"1234\"").unwrap();
+        assert!(a.check().unwrap_err().contains("12-digit"));
+        let a: AuthConfig = toml::from_str("type = \"assume_role\"\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\naccount_id = \"123456789012\"").unwrap();
+        assert_eq!(a.check(), Ok(()));
+        assert_eq!(a.expected_account(), Some("123456789012"));
+        let b: AuthConfig = toml::from_str("type = \"basic\"\naccess_key_id = \"AKIAEXAMPLE\"\nsecret_access_key = \"s3cr3t\"").unwrap();
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("s3cr3t") && !shown.contains("AKIAEXAMPLE"), "{shown}");
+        let e = toml::from_str::<AuthConfig>("type = \"basic\"\naccess_key_id = \"a\"\nsecret = \"b\"").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}
