@@ -8,6 +8,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The AWS tests run against moto_server from a venv in .venv (created and filled when missing).
+moto_pin="moto[server]==5.2.5"
+if ! .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != "5.2.5")' 2>/dev/null || [ ! -x .venv/bin/moto_server ]; then
+  echo "==> installing $moto_pin into .venv"
+  if ! python3 -m venv .venv 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get install -y -q python3-venv >/dev/null && python3 -m venv .venv
+    else
+      echo "python3 -m venv failed: install python3-venv (Debian/Ubuntu) and run again" >&2
+      exit 1
+    fi
+  fi
+  .venv/bin/pip install -q "$moto_pin"
+fi
+
 fresh=target/mappers-fresh
 echo "==> building the standard mappers from source into $fresh"
 mappers/build.sh --out "$fresh"

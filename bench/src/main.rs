@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Native { config, workers } => {
             let cfg = trawl::config::Config::load(&config)?;
             let mapper = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
-            let opts = trawl::pipeline::RunOptions { quiet: true, workers: Some(workers), mapper_override: Some(Arc::new(mapper)) };
+            let opts = trawl::pipeline::RunOptions { quiet: true, workers: Some(workers), mapper_override: Some(Arc::new(mapper)), ..Default::default() };
             let s = trawl::pipeline::run(&cfg, &opts)?;
             println!("{}", serde_json::to_string(&s)?);
             Ok(())

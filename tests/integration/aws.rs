@@ -210,7 +210,7 @@ fn sqs_faults_are_dead_lettered_with_reasons_and_the_queue_drains() {
     assert_eq!(s.counts.objects_failed, 3, "unparseable message, over-received message, deleted object");
     assert!(s.counts.reconciles());
     assert_eq!(moto.queue_depth(&queue), 0, "every message is deleted once settled");
-    let dl = std::fs::read_to_string(s.dead_letter_file.as_ref().unwrap()).unwrap();
+    let dl = std::fs::read_to_string(sc.dir.path().join(s.dead_letter_file.as_ref().unwrap())).unwrap();
     let entries: Vec<Value> = dl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let reason_for = |needle: &str| entries.iter().find(|e| e["reason"].as_str().unwrap().contains(needle)).unwrap_or_else(|| panic!("no dead letter saying {needle:?}: {dl}"));
     assert_eq!(reason_for("not JSON")["raw"], "this is not a notification");

@@ -1,7 +1,7 @@
 //! AWS errors in plain words: the service's error code, its message, and — for denials — the
 //! permission (and the managed policy that grants it) that is missing.
 
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::{orchestrator::HttpResponse, result::SdkError};
 use aws_smithy_types::error::{display::DisplayErrorContext, metadata::ProvideErrorMetadata};
 
 /// An AWS call that failed.
@@ -76,16 +76,35 @@ const DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "Unauthorized
 const BAD_CREDENTIALS: &[&str] = &["InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException", "InvalidToken"];
 
 /// Describes a failed SDK call of `action` (`s3:ListBucket`).
-pub fn describe<E, R>(err: &SdkError<E, R>, action: &str) -> AwsError
+pub fn describe<E>(err: &SdkError<E, HttpResponse>, action: &str) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            let code = e.code().unwrap_or("Unknown").to_string();
-            let mut message = e.message().unwrap_or("").to_string();
+            let raw = se.raw();
+            // A body the SDK could not parse (an XML error where JSON was expected — moto's
+            // IAM layer, proxies, load balancers): take the code from the body or the status.
+            let fallback = || {
+                let body = std::str::from_utf8(raw.body().bytes().unwrap_or_default()).unwrap_or("");
+                let tag = |t: &str| body.split_once(&format!("<{t}>")).and_then(|(_, r)| r.split_once(&format!("</{t}>"))).map(|(v, _)| v.to_string());
+                let code = tag("Code").unwrap_or_else(|| {
+                    match raw.status().as_u16() {
+                        401 | 403 => "AccessDenied",
+                        404 => "NotFound",
+                        429 => "Throttling",
+                        s if s >= 500 => "ServiceUnavailable",
+                        _ => "Unknown",
+                    }
+                    .to_string()
+                });
+                (code, tag("Message").unwrap_or_else(|| format!("HTTP {}", raw.status().as_u16())))
+            };
+            let (code, mut message) = match e.code() {
+                Some(c) => (c.to_string(), e.message().unwrap_or("").to_string()),
+                None => fallback(),
+            };
             if message.is_empty() {
                 message = DisplayErrorContext(e).to_string();
             }

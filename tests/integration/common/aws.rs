@@ -127,7 +127,8 @@ impl Moto {
     }
 
     pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        runtime().block_on(async { self.s3().get_object().bucket(bucket).key(key).send().await.unwrap().body.collect().await.unwrap().to_vec() })
+        let s3 = self.s3();
+        runtime().block_on(async { s3.get_object().bucket(bucket).key(key).send().await.unwrap().body.collect().await.unwrap().to_vec() })
     }
 
     /// S3 → SQS notifications for every created object.
