@@ -181,6 +181,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
         memory_bytes: (cfg.pipeline.mapper_memory_mib << 20) as usize,
         deadline: std::time::Duration::from_millis(cfg.pipeline.mapper_deadline_ms),
         max_output_bytes: (cfg.pipeline.mapper_output_mib << 20) as usize,
+        fuel: cfg.pipeline.mapper_fuel,
     };
     let cache_dir = cfg.state.dir.join("cache");
     let mut files = Vec::new();
@@ -580,7 +581,7 @@ impl SourceRun<'_> {
             }
             self.check_error_ratio(&source_id, &counts, 1)?;
             self.commit(&tracker)?;
-            Ok(r.err().map(|e| e.to_string()))
+            Ok(r.err().map(|e| e.message))
         });
         progress.finish_and_clear();
         counts.bytes_read = bytes_read.load(Ordering::Relaxed);

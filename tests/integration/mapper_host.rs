@@ -81,6 +81,41 @@ fn an_endless_loop_hits_the_deadline_and_a_trap_is_reported() {
 }
 
 #[test]
+fn fuel_mode_stops_an_endless_loop_deterministically_and_leaves_normal_mappers_alone() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    let limits = MapperLimits { fuel: Some(1_000_000), ..MapperLimits::default() };
+    let looping = load(&wat_mapper(1 << 16, "(loop br 0) i64.const 0", ""), limits).unwrap();
+    for _ in 0..2 {
+        match looping.map(&batch) {
+            Err(MapperError::Trap { message, .. }) => assert!(message.contains("used all its fuel (1000000 units"), "{message}"),
+            other => panic!("expected running out of fuel, got {other:?}"),
+        }
+    }
+    // The real cloudtrail mapper fits in a generous budget and maps exactly as without fuel.
+    let fueled = trawl::mapper::WasmMapper::load(
+        trawl::mapper::builtin_wasm("cloudtrail").unwrap(),
+        "builtin:cloudtrail",
+        Some(&crate::common::module_cache()),
+        &serde_json::Value::Null,
+        MapperLimits { fuel: Some(10_000_000_000), ..MapperLimits::default() },
+    )
+    .unwrap();
+    let plain = trawl::mapper::WasmMapper::load(trawl::mapper::builtin_wasm("cloudtrail").unwrap(), "builtin:cloudtrail", Some(&crate::common::module_cache()), &serde_json::Value::Null, MapperLimits::default()).unwrap();
+    let (a, b) = (fueled.map(&batch).unwrap(), plain.map(&batch).unwrap());
+    assert_eq!(a.to_json(&batch), b.to_json(&batch));
+    // A budget too small for the batch fails it, deterministically.
+    let starved = trawl::mapper::WasmMapper::load(
+        trawl::mapper::builtin_wasm("cloudtrail").unwrap(),
+        "builtin:cloudtrail",
+        Some(&crate::common::module_cache()),
+        &serde_json::Value::Null,
+        MapperLimits { fuel: Some(10_000), ..MapperLimits::default() },
+    )
+    .unwrap();
+    assert!(matches!(starved.map(&batch), Err(MapperError::Trap { message, .. }) if message.contains("fuel")));
+}
+
+#[test]
 fn garbage_output_is_rejected() {
     let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
     // Points at the manifest buffer: a valid result byte followed by JSON, not frames.

@@ -66,6 +66,11 @@ pub struct PipelineConfig {
     /// Wall-clock deadline for one mapper call on one batch, in ms. Default 30000.
     #[serde(default = "default_mapper_deadline_ms")]
     pub mapper_deadline_ms: u64,
+    /// Deterministic mode: fuel (about one unit per wasm instruction) one mapper call may use;
+    /// the same input then always stops at the same point. Unset (default): only the
+    /// wall-clock deadline applies, and mappers run faster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapper_fuel: Option<u64>,
     /// Largest output one mapper call may return, in MiB. Default 512.
     #[serde(default = "default_mapper_output_mib")]
     pub mapper_output_mib: u64,

@@ -41,19 +41,29 @@ pub struct MapperLimits {
     pub deadline: Duration,
     /// Largest output a call may return, bytes.
     pub max_output_bytes: usize,
+    /// Deterministic mode: a batch may use this much fuel (about one unit per wasm
+    /// instruction), so the same input always stops at the same point, whatever the machine's
+    /// load. Off by default: fuel metering costs speed, and the wall-clock deadline still
+    /// applies either way.
+    pub fuel: Option<u64>,
 }
 
 impl Default for MapperLimits {
     fn default() -> Self {
-        Self { memory_bytes: 256 << 20, deadline: Duration::from_secs(30), max_output_bytes: 512 << 20 }
+        Self { memory_bytes: 256 << 20, deadline: Duration::from_secs(30), max_output_bytes: 512 << 20, fuel: None }
     }
 }
 
-/// The process-wide engine, with its epoch ticker.
-fn engine() -> &'static Engine {
+/// The process-wide engine for these limits, with its epoch ticker. Fuel metering is an
+/// engine setting that instruments every compiled function, so fuel mode has its own engine
+/// (and its own compile-cache entries, told apart by the engine's compatibility hash).
+fn engine(limits: &MapperLimits) -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
+    static FUEL_ENGINE: OnceLock<Engine> = OnceLock::new();
+    let fuel = limits.fuel.is_some();
+    (if fuel { &FUEL_ENGINE } else { &ENGINE }).get_or_init(|| {
         let mut cfg = Config::new();
+        cfg.consume_fuel(fuel);
         cfg.epoch_interruption(true);
         cfg.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&cfg).expect("wasmtime engine config is valid");
@@ -111,15 +121,15 @@ impl WasmMapper {
         if bytes[4..8] != [1, 0, 0, 0] {
             return Err(fail("a WebAssembly component or unknown binary version; trawl loads core modules (ABI v1)".into()));
         }
-        let module = compile_cached(bytes, cache_dir).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
+        let module = compile_cached(engine(&limits), bytes, cache_dir).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
 
         let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
         let missing: Vec<&str> = REQUIRED_EXPORTS.iter().copied().filter(|r| !exports.iter().any(|e| e == r)).collect();
         if !missing.is_empty() {
             return Err(fail(format!("missing required exports {} — was it built with trawl_guest_sdk::export_mapper!?", missing.join(", "))));
         }
-        let linker = linker().map_err(|e| fail(format!("{e:#}")))?;
-        let mut probe = Store::new(engine(), state("", 0, &limits));
+        let linker = linker(engine(&limits)).map_err(|e| fail(format!("{e:#}")))?;
+        let mut probe = Store::new(engine(&limits), state("", 0, &limits));
         let refused: Vec<String> = module
             .imports()
             .filter(|i| linker.get_by_import(&mut probe, i).is_none())
@@ -130,8 +140,10 @@ impl WasmMapper {
         }
         let pre = linker.instantiate_pre(&module).map_err(|e| fail(format!("cannot link: {e:#}")))?;
 
-        // Read the ABI version and manifest from a throwaway instance.
-        let mut store = new_store(&limits, "", 0);
+        // Read the ABI version and manifest from a throwaway instance. The fuel budget is for
+        // batches; loading (init, manifest, config check) is bounded by the deadline only.
+        let load_limits = MapperLimits { fuel: limits.fuel.map(|_| u64::MAX), ..limits.clone() };
+        let mut store = new_store(&load_limits, "", 0);
         let instance = pre.instantiate(&mut store).map_err(|e| fail(format!("cannot instantiate: {e:#}")))?;
         call_initialize(&mut store, &instance).map_err(|e| fail(format!("_initialize trapped: {e:#}")))?;
         let version = instance
@@ -197,8 +209,17 @@ impl WasmMapper {
     }
 
     fn trap_error(&self, store: &mut Store<HostState>, e: wasmtime::Error) -> MapperError {
-        if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            return MapperError::Deadline { mapper: self.name.to_string(), deadline_ms: self.limits.deadline.as_millis() as u64 };
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                return MapperError::Deadline { mapper: self.name.to_string(), deadline_ms: self.limits.deadline.as_millis() as u64 };
+            }
+            Some(Trap::OutOfFuel) => {
+                return MapperError::Trap {
+                    mapper: self.name.to_string(),
+                    message: format!("used all its fuel ({} units, pipeline.mapper_fuel) on a batch", self.limits.fuel.unwrap_or(0)),
+                };
+            }
+            _ => {}
         }
         let data = store.data();
         let mut message = match &data.panic {
@@ -245,8 +266,11 @@ fn state(name: &str, batch: u64, limits: &MapperLimits) -> HostState {
 }
 
 fn new_store(limits: &MapperLimits, name: &str, batch: u64) -> Store<HostState> {
-    let mut store = Store::new(engine(), state(name, batch, limits));
+    let mut store = Store::new(engine(limits), state(name, batch, limits));
     store.limiter(|s| &mut s.limits);
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel).expect("the fuel engine meters fuel");
+    }
     store.set_epoch_deadline((limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1);
     store.epoch_deadline_trap();
     store
@@ -282,8 +306,7 @@ fn result_payload(buf: &[u8]) -> Result<&[u8], String> {
     }
 }
 
-fn compile_cached(bytes: &[u8], cache_dir: Option<&Path>) -> wasmtime::Result<Module> {
-    let engine = engine();
+fn compile_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> wasmtime::Result<Module> {
     let Some(dir) = cache_dir else { return Module::from_binary(engine, bytes) };
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -308,8 +331,8 @@ fn compile_cached(bytes: &[u8], cache_dir: Option<&Path>) -> wasmtime::Result<Mo
 }
 
 /// The imports a mapper may use; everything else is refused at load.
-fn linker() -> wasmtime::Result<Linker<HostState>> {
-    let mut l = Linker::new(engine());
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut l = Linker::new(engine);
     l.func_wrap("trawl", "log", |mut c: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
         let msg = guest_str(&mut c, ptr, len);
         let s = c.data_mut();
