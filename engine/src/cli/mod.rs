@@ -61,9 +61,11 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         max_duration: Option<std::time::Duration>,
     },
-    /// Check every connector: credentials resolve to the expected account, and each source
-    /// (and output) can make one cheap read call with the permission it needs. Prints
-    /// OK or FAILED with the AWS error code and the missing permission; exit code 1 on any
+    /// Check connectors' credentials and each source's and output's permissions.
+    ///
+    /// Per connector: the credentials resolve and belong to the expected account. Per source
+    /// and output: one cheap read call that needs the permission the source needs. Prints OK
+    /// or FAILED with the AWS error code and the missing permission; exit code 1 on any
     /// failure. Writes nothing and receives no queue message.
     Check {
         /// The TOML config.

@@ -348,6 +348,21 @@ path = "out"
 "#;
 
     #[test]
+    fn the_aws_example_parses_and_keeps_secrets_out_of_debug_output() {
+        // SAFETY: set before any thread of this test reads the environment; names are unique.
+        unsafe {
+            std::env::set_var("PROD_AWS_KEY_ID", "AKIAEXAMPLEKEY");
+            std::env::set_var("PROD_AWS_SECRET", "example-secret-value");
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/aws.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.connectors[0].sources.len(), 2);
+        assert_eq!(c.outputs[0].s3_location(), Some(("my-security-lake".into(), "ocsf".into())));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("example-secret-value") && shown.contains("prod-security"), "{shown}");
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = Config::parse(MINIMAL, Path::new("t.toml")).unwrap();
         assert_eq!(c.state.dir, PathBuf::from(".trawl"));
