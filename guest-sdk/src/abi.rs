@@ -32,7 +32,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// ABI major version. The host refuses modules built for another major.
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version. Minor additions are backwards compatible.
-pub const ABI_MINOR: u32 = 0;
+/// - 1.1: import `trawl::log_row(level, row, ptr, len)`: a log line with the input row.
+pub const ABI_MINOR: u32 = 1;
 
 /// First byte of a packed result: success.
 pub const RESULT_OK: u8 = 0;

@@ -12,12 +12,7 @@
 //! impl Mapper for Raw {
 //!     fn new(_config: &serde_json::Value) -> Result<Self, MapError> { Ok(Raw) }
 //!     fn manifest() -> Manifest {
-//!         Manifest {
-//!             name: "raw".into(), version: "0.1.0".into(), description: "raw records".into(),
-//!             ocsf_version: String::new(), source_kinds: vec![],
-//!             classes: vec![ClassDecl::of::<ocsf::RawEvent>()],
-//!             abi_major: 0, abi_minor: 0, sdk_version: String::new(),
-//!         }
+//!         Manifest::new("raw", "0.1.0", vec![ClassDecl::of::<ocsf::RawEvent>()]).describe("raw records")
 //!     }
 //!     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
 //!         out.emit(ocsf::RawEvent::from_record(rec, rec.ingest_time_ms)?);
@@ -59,7 +54,8 @@ pub enum Level {
     Debug = 4,
 }
 
-/// Logs a line through the host's tracing (with the mapper name and batch attached by the host).
+/// Logs a line through the host's tracing. The host attaches the mapper name and batch, and
+/// the row when the line is logged while a record is being mapped.
 /// `trawl_guest_sdk::log!(Warn, "odd record {}", n)`.
 #[macro_export]
 macro_rules! log {

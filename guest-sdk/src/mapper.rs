@@ -116,6 +116,50 @@ pub struct Manifest {
     pub sdk_version: String,
 }
 
+impl Manifest {
+    /// A manifest for mapper `name` at `version` (usually `env!("CARGO_PKG_NAME")` and
+    /// `env!("CARGO_PKG_VERSION")`) emitting `classes`. The SDK fills in the ABI fields.
+    ///
+    /// ```
+    /// # use trawl_guest_sdk::{ClassDecl, Manifest, ocsf};
+    /// let m = Manifest::new("raw", "0.1.0", vec![ClassDecl::of::<ocsf::RawEvent>()])
+    ///     .describe("raw records")
+    ///     .for_sources(&["cloudtrail_files"]);
+    /// assert_eq!(m.source_kinds, ["cloudtrail_files"]);
+    /// ```
+    pub fn new(name: &str, version: &str, classes: Vec<ClassDecl>) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            description: String::new(),
+            ocsf_version: String::new(),
+            source_kinds: Vec::new(),
+            classes,
+            abi_major: 0,
+            abi_minor: 0,
+            sdk_version: String::new(),
+        }
+    }
+
+    /// Sets the one-line description shown by `trawl mapper inspect`.
+    pub fn describe(mut self, description: &str) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Marks the output as OCSF of this version (`ocsf::VERSION` for the SDK's classes).
+    pub fn ocsf(mut self, version: &str) -> Self {
+        self.ocsf_version = version.into();
+        self
+    }
+
+    /// Lists the source kinds the mapper understands (default: any).
+    pub fn for_sources(mut self, kinds: &[&str]) -> Self {
+        self.source_kinds = kinds.iter().map(|k| k.to_string()).collect();
+        self
+    }
+}
+
 /// A mapper: turns raw records into normalized events.
 ///
 /// The host creates a mapper with [`Mapper::new`] for every fresh sandbox instance and calls

@@ -39,6 +39,7 @@ pub fn map_ipc<M: Mapper>(mapper: &mut M, input: &[u8]) -> Result<Vec<Vec<u8>>, 
         for i in 0..view.len() {
             let rec = view.get(i);
             emitter.begin(row);
+            guest::set_row(Some(row));
             match mapper.map(&rec, &mut emitter) {
                 Ok(()) if emitter.emitted() > 0 => {
                     status.push(abi::STATUS_OK);
@@ -57,6 +58,7 @@ pub fn map_ipc<M: Mapper>(mapper: &mut M, input: &[u8]) -> Result<Vec<Vec<u8>>, 
             row += 1;
         }
     }
+    guest::set_row(None);
     let status_batch = RecordBatch::try_new(
         abi::status_schema(),
         vec![Arc::new(UInt8Array::from(status)), Arc::new(StringArray::from(errors))],
@@ -102,6 +104,13 @@ pub mod guest {
 
     thread_local! {
         static INSTANCE: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
+        /// The input row being mapped, for log lines; -1 outside a record.
+        static ROW: std::cell::Cell<i64> = const { std::cell::Cell::new(-1) };
+    }
+
+    /// Records which input row is being mapped (None between records).
+    pub fn set_row(row: Option<u32>) {
+        ROW.with(|r| r.set(row.map_or(-1, i64::from)));
     }
 
     #[cfg(target_family = "wasm")]
@@ -109,18 +118,29 @@ pub mod guest {
     unsafe extern "C" {
         #[link_name = "log"]
         fn host_log(level: i32, ptr: *const u8, len: usize);
+        #[link_name = "log_row"]
+        fn host_log_row(level: i32, row: i32, ptr: *const u8, len: usize);
         #[link_name = "panic"]
         fn host_panic(ptr: *const u8, len: usize);
     }
 
     /// Sends a log line to the host (wasm) or stderr (native).
     pub fn log(level: crate::Level, msg: &str) {
+        let row = ROW.with(|r| r.get());
         #[cfg(target_family = "wasm")]
         unsafe {
-            host_log(level as i32, msg.as_ptr(), msg.len())
+            if row >= 0 {
+                host_log_row(level as i32, row as i32, msg.as_ptr(), msg.len())
+            } else {
+                host_log(level as i32, msg.as_ptr(), msg.len())
+            }
         }
         #[cfg(not(target_family = "wasm"))]
-        eprintln!("[{level:?}] {msg}");
+        if row >= 0 {
+            eprintln!("[{level:?}] row {row}: {msg}");
+        } else {
+            eprintln!("[{level:?}] {msg}");
+        }
     }
 
     /// Routes panic messages to the host before the guest aborts (otherwise a trap says only

@@ -33,6 +33,16 @@ fn example_mapper_matches_its_golden_through_the_real_host() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("11 records: 10 mapped, 1 skipped, 0 errors") && err.contains("matches"), "{err}");
 
+    // Guest log lines reach the host's log with the row, object and record they were logged at.
+    let out = s.trawl(&[
+        "-v", "mapper", "test", wasm.to_str().unwrap(),
+        "--input", ex.join("trail.json").to_str().unwrap(),
+        "--config", POLICY_CONFIG,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.contains("root account used")).unwrap_or_else(|| panic!("no guest log line: {err}"));
+    assert!(line.contains("mapper=policy") && line.contains("row=") && line.contains("record=") && line.contains("trail.json"), "{line}");
+
     // A different config gives a different result, and the diff is shown.
     let out = s.trawl(&[
         "mapper", "test", wasm.to_str().unwrap(),

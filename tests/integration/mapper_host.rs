@@ -137,17 +137,7 @@ impl Mapper for Raw {
         Ok(Raw)
     }
     fn manifest() -> Manifest {
-        Manifest {
-            name: "raw-test".into(),
-            version: "0".into(),
-            description: String::new(),
-            ocsf_version: String::new(),
-            source_kinds: vec![],
-            classes: vec![ClassDecl::of::<RawEvent>()],
-            abi_major: 0,
-            abi_minor: 0,
-            sdk_version: String::new(),
-        }
+        Manifest::new("raw-test", "0", vec![ClassDecl::of::<RawEvent>()])
     }
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
         let text = rec.text()?;

@@ -234,17 +234,8 @@ impl Mapper for MyMapper {
     }
 
     fn manifest() -> Manifest {
-        Manifest {
-            name: env!("CARGO_PKG_NAME").into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "raw CloudTrail records that change something".into(),
-            ocsf_version: String::new(),
-            source_kinds: vec![],
-            classes: vec![ClassDecl::of::<RawEvent>()],
-            abi_major: 0,
-            abi_minor: 0,
-            sdk_version: String::new(),
-        }
+        Manifest::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), vec![ClassDecl::of::<RawEvent>()])
+            .describe("raw CloudTrail records that change something")
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {

@@ -169,7 +169,10 @@ fn init_logging(verbose: u8) {
         _ => "debug,wasmtime=info,cranelift=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Colours only on a terminal: logs piped to files or collectors stay plain text.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).try_init();
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

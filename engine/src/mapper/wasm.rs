@@ -86,6 +86,8 @@ struct HostState {
     limits: StoreLimits,
     mapper: Arc<str>,
     batch: u64,
+    /// The batch being mapped, to name the object and record of a guest log line.
+    input: Option<crate::batch::RawBatch>,
     log_lines: usize,
     captured: Vec<u8>,
     panic: Option<String>,
@@ -241,6 +243,7 @@ impl BatchMapper for WasmMapper {
     fn map(&self, batch: &RawBatch) -> Result<MappedBatch, MapperError> {
         let input = ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch)).map_err(|e| self.bad_output(format!("cannot encode input: {e}")))?;
         let mut store = new_store(&self.limits, &self.name, batch.seq);
+        store.data_mut().input = Some(batch.clone());
         let (instance, memory) = self.instantiate(&mut store)?;
         let ptr = self.write_input(&mut store, &instance, &memory, &input)?;
         let packed = instance
@@ -258,6 +261,7 @@ fn state(name: &str, batch: u64, limits: &MapperLimits) -> HostState {
         limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(1).tables(4).memories(1).trap_on_grow_failure(true).build(),
         mapper: Arc::from(name),
         batch,
+        input: None,
         log_lines: 0,
         captured: Vec::new(),
         panic: None,
@@ -330,23 +334,38 @@ fn compile_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> wa
     Ok(module)
 }
 
+/// A guest log line to the host's tracing, with the mapper, batch and (when known) row.
+fn guest_log(c: &mut Caller<'_, HostState>, level: i32, row: Option<u32>, ptr: i32, len: i32) {
+    let msg = guest_str(c, ptr, len);
+    let s = c.data_mut();
+    s.log_lines += 1;
+    if s.log_lines > MAX_LOG_LINES_PER_BATCH {
+        return;
+    }
+    let (mapper, batch) = (s.mapper.clone(), s.batch);
+    // Where the row came from: the object and the record's index in it.
+    let at = row.and_then(|r| {
+        let input = s.input.as_ref().filter(|b| (r as usize) < b.len())?;
+        let (object, index, _) = input.provenance(r as usize);
+        Some((object.to_string(), index))
+    });
+    let (object, record) = (at.as_ref().map(|a| tracing::field::display(&a.0)), at.as_ref().map(|a| a.1));
+    let row = row.map(tracing::field::display);
+    match level {
+        1 => tracing::error!(target: "trawl::mapper", %mapper, batch, row, object, record, "{msg}"),
+        2 => tracing::warn!(target: "trawl::mapper", %mapper, batch, row, object, record, "{msg}"),
+        3 => tracing::info!(target: "trawl::mapper", %mapper, batch, row, object, record, "{msg}"),
+        _ => tracing::debug!(target: "trawl::mapper", %mapper, batch, row, object, record, "{msg}"),
+    }
+}
+
 /// The imports a mapper may use; everything else is refused at load.
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut l = Linker::new(engine);
-    l.func_wrap("trawl", "log", |mut c: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-        let msg = guest_str(&mut c, ptr, len);
-        let s = c.data_mut();
-        s.log_lines += 1;
-        if s.log_lines > MAX_LOG_LINES_PER_BATCH {
-            return;
-        }
-        let (mapper, batch) = (s.mapper.clone(), s.batch);
-        match level {
-            1 => tracing::error!(target: "trawl::mapper", %mapper, batch, "{msg}"),
-            2 => tracing::warn!(target: "trawl::mapper", %mapper, batch, "{msg}"),
-            3 => tracing::info!(target: "trawl::mapper", %mapper, batch, "{msg}"),
-            _ => tracing::debug!(target: "trawl::mapper", %mapper, batch, "{msg}"),
-        }
+    l.func_wrap("trawl", "log", |mut c: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| guest_log(&mut c, level, None, ptr, len))?;
+    // ABI 1.1: the same, with the input row being mapped.
+    l.func_wrap("trawl", "log_row", |mut c: Caller<'_, HostState>, level: i32, row: i32, ptr: i32, len: i32| {
+        guest_log(&mut c, level, u32::try_from(row).ok(), ptr, len)
     })?;
     l.func_wrap("trawl", "panic", |mut c: Caller<'_, HostState>, ptr: i32, len: i32| {
         let msg = guest_str(&mut c, ptr, len);

@@ -73,17 +73,9 @@ impl Mapper for Policy {
     }
 
     fn manifest() -> Manifest {
-        Manifest {
-            name: "policy".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "CloudTrail → OCSF, labelling privileged roles and dropping unprivileged reads".into(),
-            ocsf_version: trawl_guest_sdk::ocsf::VERSION.into(),
-            source_kinds: vec![],
-            classes: vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>()],
-            abi_major: 0,
-            abi_minor: 0,
-            sdk_version: String::new(),
-        }
+        Manifest::new("policy", env!("CARGO_PKG_VERSION"), vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>()])
+            .describe("CloudTrail → OCSF, labelling privileged roles and dropping unprivileged reads")
+            .ocsf(trawl_guest_sdk::ocsf::VERSION)
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
@@ -92,6 +84,9 @@ impl Mapper for Policy {
                 let label = self.privilege(Some(&e.actor), e.actor.user.as_ref().and_then(|u| u.type_.as_deref()));
                 if label.is_none() && self.cfg.drop_read_only && e.activity_id == 2 {
                     return Ok(());
+                }
+                if label.as_deref() == Some("root") {
+                    trawl_guest_sdk::log!(Info, "root account used: {}", e.api.operation);
                 }
                 e.metadata.labels = label.map(|l| vec![l]);
                 out.emit(e);

@@ -31,17 +31,10 @@ impl Mapper for CloudTrail {
     }
 
     fn manifest() -> Manifest {
-        Manifest {
-            name: "cloudtrail".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "AWS CloudTrail records to OCSF 1.1.0 API Activity and Authentication".into(),
-            ocsf_version: ocsf::VERSION.into(),
-            source_kinds: vec!["cloudtrail_files".into(), "cloudtrail_s3".into(), "cloudtrail_sqs".into(), "cloudtrail_lookup".into()],
-            classes: vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>()],
-            abi_major: 0,
-            abi_minor: 0,
-            sdk_version: String::new(),
-        }
+        Manifest::new("cloudtrail", env!("CARGO_PKG_VERSION"), vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>()])
+            .describe("AWS CloudTrail records to OCSF 1.1.0 API Activity and Authentication")
+            .ocsf(ocsf::VERSION)
+            .for_sources(&["cloudtrail_files", "cloudtrail_s3", "cloudtrail_sqs", "cloudtrail_lookup"])
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {

@@ -36,17 +36,7 @@ impl Mapper for Passthrough {
     }
 
     fn manifest() -> Manifest {
-        Manifest {
-            name: "passthrough".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "raw records with their provenance, unnormalized".into(),
-            ocsf_version: String::new(),
-            source_kinds: vec![],
-            classes: vec![ClassDecl::of::<RawEvent>()],
-            abi_major: 0,
-            abi_minor: 0,
-            sdk_version: String::new(),
-        }
+        Manifest::new("passthrough", env!("CARGO_PKG_VERSION"), vec![ClassDecl::of::<RawEvent>()]).describe("raw records with their provenance, unnormalized")
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
