@@ -167,6 +167,10 @@ def main():
             d = json.loads(out.strip().splitlines()[-1])
             add("duckdb", t, d["seconds"], rss, d["records"])
 
+    # The mapper alone on the same in-memory batches: what the sandbox costs (issue: wasm <= 1.25x native).
+    _, _, out = measure([bench, "mapper", cdir])
+    mapper = json.loads(out.strip().splitlines()[-1])
+
     big = None
     if not a.no_10x:
         cdir10, meta10 = corpus(bench, work, a.records * 10)
@@ -199,7 +203,10 @@ def main():
         print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
     for k, v in ratios.items():
         print("  %-24s %s" % (k, v))
-    result = {"corpus": meta, "profile": a.profile, "rows": rows, "ten_x": big, "ratios": ratios}
+    print("mapper alone (%d records): wasm %.0f rec/s, native %.0f rec/s, wasm/native %.2fx; compile %.0f ms, load from cache %.2f ms, instance setup %.1f us/batch"
+          % (mapper["records"], mapper["wasm_records_per_s"], mapper["native_records_per_s"], mapper["wasm_over_native"],
+             mapper["compile_ms"], mapper["cached_load_ms"], mapper["setup_us"]))
+    result = {"corpus": meta, "profile": a.profile, "rows": rows, "ten_x": big, "ratios": ratios, "mapper": mapper}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)

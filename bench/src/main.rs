@@ -4,7 +4,9 @@
 //! - `limit`: the floor any CloudTrail pipeline pays — inflate every file and parse every
 //!   record into a `serde_json::Value`, nothing else;
 //! - `native`: `trawl run` with the cloudtrail mapper compiled natively instead of wasm, to
-//!   show what the sandbox costs.
+//!   show what the sandbox costs;
+//! - `mapper`: the mapper alone on the same in-memory batches — compile, load from the
+//!   compile cache, per-batch instance setup, and map time wasm vs native.
 //!
 //! Each prints one JSON line of results on stdout.
 
@@ -42,6 +44,13 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         threads: usize,
     },
+    /// The cloudtrail mapper alone: load times, per-batch setup, wasm vs native map time.
+    Mapper {
+        dir: PathBuf,
+        /// Raw batches to map (4096 records each).
+        #[arg(long, default_value_t = 12)]
+        batches: usize,
+    },
     /// Runs the trawl pipeline with the natively compiled cloudtrail mapper.
     Native {
         #[arg(long)]
@@ -55,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
         Cmd::Limit { dir, threads } => limit(&dir, threads),
+        Cmd::Mapper { dir, batches } => mapper_costs(&dir, batches),
         Cmd::Native { config, workers } => {
             let cfg = trawl::config::Config::load(&config)?;
             let mapper = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
@@ -64,6 +74,78 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Raw batches of up to 4096 records from the corpus, read as the pipeline reads them.
+fn raw_batches(dir: &Path, max: usize) -> anyhow::Result<Vec<trawl::batch::RawBatch>> {
+    use trawl::{batch::{ObjectInfo, RawBatchBuilder}, formats::{cloudtrail_log::CloudTrailLogReader, compression::decompressed}};
+    let mut files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")).collect();
+    files.sort();
+    let mut out = Vec::new();
+    let mut b = RawBatchBuilder::new();
+    'files: for f in files {
+        let info = ObjectInfo { connector: "bench".into(), source_kind: "cloudtrail_files", aws_account_id: None, region: None, object: f.display().to_string() };
+        let mut r = CloudTrailLogReader::new(decompressed(std::fs::File::open(&f)?)?);
+        while let Some(rec) = r.next_record()? {
+            b.push(&info, &rec.bytes, rec.index, rec.offset, 0);
+            if b.rows() == 4096 {
+                out.push(b.finish(out.len() as u64 + 1));
+                if out.len() == max {
+                    break 'files;
+                }
+            }
+        }
+    }
+    if b.rows() > 0 && out.len() < max {
+        out.push(b.finish(out.len() as u64 + 1));
+    }
+    Ok(out)
+}
+
+fn mapper_costs(dir: &Path, max_batches: usize) -> anyhow::Result<()> {
+    use trawl::mapper::{BatchMapper, MapperLimits, NativeMapper, WasmMapper, builtin_wasm};
+    let batches = raw_batches(dir, max_batches)?;
+    let records: usize = batches.iter().map(|b| b.len()).sum();
+    let bytes = builtin_wasm("cloudtrail").expect("embedded");
+    let cache = std::env::temp_dir().join(format!("trawl-bench-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let null = serde_json::Value::Null;
+    let t = Instant::now();
+    let wasm = WasmMapper::load(bytes, "builtin:cloudtrail", Some(&cache), &null, MapperLimits::default())?;
+    let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+    let loads = 10;
+    let t = Instant::now();
+    for _ in 0..loads {
+        WasmMapper::load(bytes, "builtin:cloudtrail", Some(&cache), &null, MapperLimits::default())?;
+    }
+    let cached_load_ms = t.elapsed().as_secs_f64() * 1e3 / loads as f64;
+    let setups = 2000;
+    wasm.setup_instance()?;
+    let t = Instant::now();
+    for _ in 0..setups {
+        wasm.setup_instance()?;
+    }
+    let setup_us = t.elapsed().as_secs_f64() * 1e6 / setups as f64;
+    let native = NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(null.clone());
+    // One warm-up pass each, then the timed pass over the same batches.
+    let time = |m: &dyn BatchMapper| -> anyhow::Result<f64> {
+        m.map(&batches[0])?;
+        let t = Instant::now();
+        for b in &batches {
+            std::hint::black_box(m.map(b)?);
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let wasm_s = time(&wasm)?;
+    let native_s = time(&native)?;
+    println!(
+        "{}",
+        json!({"records": records, "batches": batches.len(), "compile_ms": compile_ms, "cached_load_ms": cached_load_ms, "setup_us": setup_us,
+            "wasm_s": wasm_s, "native_s": native_s, "wasm_records_per_s": records as f64 / wasm_s, "native_records_per_s": records as f64 / native_s,
+            "wasm_over_native": wasm_s / native_s})
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    Ok(())
 }
 
 /// xorshift64*: deterministic, fast, good enough for picking fields.
@@ -170,15 +252,21 @@ fn generate(records: u64, per_file: u64, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn limit(dir: &Path, threads: usize) -> anyhow::Result<()> {
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() { stack.push(p) } else if p.to_string_lossy().ends_with(".json.gz") { files.push(p) }
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
         }
     }
+    files
+}
+
+fn limit(dir: &Path, threads: usize) -> anyhow::Result<()> {
+    let files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")).collect();
     let files = Arc::new(files);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t = Instant::now();
