@@ -47,8 +47,8 @@ enum Cmd {
     /// The cloudtrail mapper alone: load times, per-batch setup, wasm vs native map time.
     Mapper {
         dir: PathBuf,
-        /// Raw batches to map (4096 records each).
-        #[arg(long, default_value_t = 12)]
+        /// Raw batches to map (1024 records each, the default batch size).
+        #[arg(long, default_value_t = 48)]
         batches: usize,
     },
     /// Runs the trawl pipeline with the natively compiled cloudtrail mapper.
@@ -76,7 +76,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Raw batches of up to 4096 records from the corpus, read as the pipeline reads them.
+/// Raw batches of up to 1024 records from the corpus, read as the pipeline reads them.
 fn raw_batches(dir: &Path, max: usize) -> anyhow::Result<Vec<trawl::batch::RawBatch>> {
     use trawl::{batch::{ObjectInfo, RawBatchBuilder}, formats::{cloudtrail_log::CloudTrailLogReader, compression::decompressed}};
     let mut files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")).collect();
@@ -88,7 +88,7 @@ fn raw_batches(dir: &Path, max: usize) -> anyhow::Result<Vec<trawl::batch::RawBa
         let mut r = CloudTrailLogReader::new(decompressed(std::fs::File::open(&f)?)?);
         while let Some(rec) = r.next_record()? {
             b.push(&info, &rec.bytes, rec.index, rec.offset, 0);
-            if b.rows() == 4096 {
+            if b.rows() == 1024 {
                 out.push(b.finish(out.len() as u64 + 1));
                 if out.len() == max {
                     break 'files;

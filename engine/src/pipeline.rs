@@ -465,7 +465,8 @@ impl SourceRun<'_> {
     /// Runs one source to the end. Returns its counts and, if the source stopped early, why.
     fn run(&mut self, source: &mut dyn Source) -> Result<(Counts, Option<String>), RunError> {
         let (raw_tx, raw_rx) = bounded::<RawBatch>(self.workers * 2);
-        let (sink_tx, sink_rx) = bounded::<SinkMsg>(self.workers * 2 + 64);
+        // Mapped batches are the biggest things in flight; keep only a few queued per worker.
+        let (sink_tx, sink_rx) = bounded::<SinkMsg>(self.workers * 2 + 2);
         let tracker = Arc::new(Mutex::new(Tracker::default()));
         let bytes_read = Arc::new(AtomicU64::new(0));
         let progress = if self.quiet { ProgressBar::hidden() } else { ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()) };

@@ -173,3 +173,38 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn parquet_memory_budget_splits_row_groups_and_keeps_every_row() {
+    // 6,000 records over two days: several open partition files, each far over a 1 MiB budget.
+    let base = input_records(&sample_trail());
+    let records: Vec<serde_json::Value> = (0..6000)
+        .map(|i| {
+            let mut r = base[i % base.len()].clone();
+            r["eventID"] = serde_json::json!(format!("00000000-0000-4000-8000-{i:012}"));
+            r["eventTime"] = serde_json::json!(format!("2024-01-{:02}T10:00:00Z", 15 + i % 2));
+            r
+        })
+        .collect();
+    let s = Scratch::new();
+    let dir = s.path("trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/15");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big.json"), serde_json::json!({ "Records": records }).to_string()).unwrap();
+    s.config(&config("[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\nbuffer_mib = 1\n"));
+    let (out, summary) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary.counts.records_written, 6000);
+    let (mut rows, mut groups) = (0i64, 0usize);
+    let mut ids = std::collections::HashSet::new();
+    for f in parquet_files(&s.path("lake")) {
+        let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
+        let md = parquet::file::reader::FileReader::metadata(&meta);
+        groups += md.num_row_groups();
+        rows += md.file_metadata().num_rows();
+        for b in read_parquet(&f) {
+            ids.extend(strings_at(&b, "metadata.uid").into_iter().flatten());
+        }
+    }
+    assert_eq!((rows, ids.len()), (6000, 6000));
+    assert!(groups > parquet_files(&s.path("lake")).len(), "the budget should have closed row groups early ({groups} groups)");
+}

@@ -285,6 +285,7 @@ impl BatchMapper for WasmMapper {
             .get_typed_func::<(i32, i32), i64>(&mut store, "trawl_map_batch")
             .and_then(|f| f.call(&mut store, (ptr, input.len() as i32)))
             .map_err(|e| self.trap_error(&mut store, e))?;
+        tracing::debug!(mapper = %self.name, rows = batch.len(), memory_mib = memory.data_size(&store) >> 20, "guest memory after the batch");
         let buf = read_packed(&memory, &store, packed, self.limits.max_output_bytes).map_err(|r| self.bad_output(r))?;
         let payload = result_payload(&buf).map_err(|msg| MapperError::Trap { mapper: self.name.to_string(), message: format!("map_batch failed: {msg}") })?;
         output::decode(&self.manifest, batch.len(), payload).map_err(|r| self.bad_output(r))

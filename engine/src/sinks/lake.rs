@@ -155,6 +155,27 @@ impl LakeSink {
             let f = self.open.remove(&key).expect("present");
             self.finish_file(&key, f)?;
         }
+        self.keep_within_budget()
+    }
+
+    /// One open file per partition adds up: when the files together buffer more than the
+    /// format's budget, the biggest buffers are written out.
+    fn keep_within_budget(&mut self) -> Result<(), SinkError> {
+        let budget = self.format.buffer_budget();
+        if budget == usize::MAX {
+            return Ok(());
+        }
+        let mut sizes: Vec<(usize, PartitionKey)> = self.open.iter().map(|(k, f)| (f.writer.buffered_bytes(), k.clone())).collect();
+        let mut total: usize = sizes.iter().map(|s| s.0).sum();
+        sizes.sort_by(|a, b| b.0.cmp(&a.0));
+        for (size, key) in sizes {
+            if total <= budget {
+                break;
+            }
+            let f = self.open.get_mut(&key).expect("listed above");
+            f.writer.flush_buffered().map_err(|e| SinkError::new(f.tmp.display(), e))?;
+            total -= size;
+        }
         Ok(())
     }
 

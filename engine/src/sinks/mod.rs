@@ -191,6 +191,10 @@ pub trait FileFormat: Send + Sync + std::fmt::Debug {
     fn extension(&self) -> &'static str;
     /// Starts a file with `schema` on `file` (a temporary file; the sink renames it).
     fn open(&self, file: File, schema: SchemaRef) -> Result<Box<dyn FileWriter>, String>;
+    /// Bytes the open files of one output may buffer in memory together.
+    fn buffer_budget(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// One file being written.
@@ -200,6 +204,14 @@ pub trait FileFormat: Send + Sync + std::fmt::Debug {
 pub trait FileWriter: Send {
     /// Appends events.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), String>;
+    /// Bytes held in memory for this file (0 for formats that stream).
+    fn buffered_bytes(&self) -> usize {
+        0
+    }
+    /// Writes buffered data out to the file to free memory (e.g. ends a Parquet row group).
+    fn flush_buffered(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// Completes the file (footer, flush, fsync).
     fn finish(self: Box<Self>) -> Result<(), String>;
 }

@@ -26,6 +26,11 @@ pub struct ParquetConfig {
     /// small enough that an open file buffers only a few MB.
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
+    /// Memory for row groups being built, in MiB, across all open files of the output (one
+    /// per partition): when exceeded, the largest is written out as a (smaller) row group.
+    /// Default 32.
+    #[serde(default = "default_buffer_mib")]
+    pub buffer_mib: usize,
     /// zstd level, 1–22. Default 3.
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
@@ -33,6 +38,9 @@ pub struct ParquetConfig {
 
 fn default_row_group_rows() -> usize {
     32_768
+}
+fn default_buffer_mib() -> usize {
+    32
 }
 fn default_zstd_level() -> i32 {
     3
@@ -51,19 +59,33 @@ impl FileFormat for ParquetConfig {
             .set_created_by(format!("trawl {}", env!("CARGO_PKG_VERSION")))
             .build();
         let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| e.to_string())?;
-        Ok(Box::new(ParquetWriter(w)))
+        Ok(Box::new(ParquetWriter { writer: w }))
+    }
+
+    fn buffer_budget(&self) -> usize {
+        self.buffer_mib.max(1) << 20
     }
 }
 
-struct ParquetWriter(ArrowWriter<File>);
+struct ParquetWriter {
+    writer: ArrowWriter<File>,
+}
 
 impl FileWriter for ParquetWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
-        self.0.write(batch).map_err(|e| e.to_string())
+        self.writer.write(batch).map_err(|e| e.to_string())
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    fn flush_buffered(&mut self) -> Result<(), String> {
+        self.writer.flush().map_err(|e| e.to_string())
     }
 
     fn finish(self: Box<Self>) -> Result<(), String> {
-        let file = self.0.into_inner().map_err(|e| e.to_string())?;
+        let file = self.writer.into_inner().map_err(|e| e.to_string())?;
         file.sync_all().map_err(|e| format!("fsync: {e}"))
     }
 }
