@@ -430,6 +430,14 @@ impl SourceContext<'_> {
         let _ = self.sink_tx.send(msg);
     }
 
+    /// Records an object that could not be read at all: one dead-letter line with `reason`;
+    /// `raw`, when given, is dead-lettered as the object's one record (an SQS message body).
+    pub fn unreadable_object(&mut self, info: ObjectInfo, reason: String, raw: Option<&[u8]>) {
+        let mut obj = self.begin_object(info);
+        self.object_failed(&mut obj, 0, reason, raw.map(|r| (0, 0, r.to_vec())));
+        self.end_object(obj);
+    }
+
     /// Ends an object: all its records have been pushed.
     pub fn end_object(&mut self, obj: ObjectHandle) {
         self.objects_read += 1;

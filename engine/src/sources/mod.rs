@@ -93,6 +93,11 @@ impl SourceConfig {
     }
 }
 
+/// The mapper of every CloudTrail source unless its config names another.
+fn default_cloudtrail_mapper() -> String {
+    "builtin:cloudtrail".into()
+}
+
 /// What a source is built from beyond its own config.
 pub struct SourceEnv<'a> {
     /// Its connector.

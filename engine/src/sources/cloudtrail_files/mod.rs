@@ -16,16 +16,13 @@ pub struct CloudTrailFilesConfig {
     /// Root of the tree (the directory holding `AWSLogs/`, or any directory below it).
     pub path: PathBuf,
     /// Mapper: `builtin:cloudtrail` (default), `builtin:passthrough` or a `.wasm` path.
-    #[serde(default = "default_mapper")]
+    #[serde(default = "super::default_cloudtrail_mapper")]
     pub mapper: String,
     /// Config table handed to the mapper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapper_config: Option<serde_json::Value>,
 }
 
-fn default_mapper() -> String {
-    "builtin:cloudtrail".into()
-}
 
 /// The source.
 pub struct CloudTrailFiles {
@@ -95,9 +92,7 @@ impl Source for CloudTrailFiles {
             match std::fs::File::open(&path) {
                 Ok(f) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(f)),
                 Err(e) => {
-                    let mut obj = ctx.begin_object(info);
-                    ctx.object_failed(&mut obj, 0, format!("cannot open: {e}"), None);
-                    ctx.end_object(obj);
+                    ctx.unreadable_object(info, format!("cannot open: {e}"), None);
                 }
             }
         }

@@ -45,7 +45,7 @@ pub struct CloudTrailS3Config {
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Mapper: `builtin:cloudtrail` (default), `builtin:passthrough` or a `.wasm` path.
-    #[serde(default = "default_mapper")]
+    #[serde(default = "super::default_cloudtrail_mapper")]
     pub mapper: String,
     /// Config table handed to the mapper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,9 +54,6 @@ pub struct CloudTrailS3Config {
 
 fn default_concurrency() -> usize {
     8
-}
-fn default_mapper() -> String {
-    "builtin:cloudtrail".into()
 }
 
 impl CloudTrailS3Config {
@@ -204,9 +201,7 @@ impl Source for CloudTrailS3 {
             match f.body {
                 Ok(body) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
                 Err(e) => {
-                    let mut obj = ctx.begin_object(info);
-                    ctx.object_failed(&mut obj, 0, format!("cannot fetch: {e}"), None);
-                    ctx.end_object(obj);
+                    ctx.unreadable_object(info, format!("cannot fetch: {e}"), None);
                 }
             }
         }

@@ -52,7 +52,7 @@ pub struct SqsConfig {
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Mapper: `builtin:cloudtrail` (default), `builtin:passthrough` or a `.wasm` path.
-    #[serde(default = "default_mapper")]
+    #[serde(default = "super::default_cloudtrail_mapper")]
     pub mapper: String,
     /// Config table handed to the mapper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,9 +73,6 @@ fn default_commit_every_messages() -> usize {
 }
 fn default_concurrency() -> usize {
     8
-}
-fn default_mapper() -> String {
-    "builtin:cloudtrail".into()
 }
 
 impl SqsConfig {
@@ -132,9 +129,7 @@ impl SqsSource {
     fn dead_letter_message(&self, ctx: &mut SourceContext<'_>, message_id: &str, body: &str, reason: String) -> String {
         let object = format!("{}#{message_id}", self.queue_url);
         let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id: None, region: None, object: object.clone() };
-        let mut obj = ctx.begin_object(info);
-        ctx.object_failed(&mut obj, 0, reason, Some((0, 0, body.as_bytes().to_vec())));
-        ctx.end_object(obj);
+        ctx.unreadable_object(info, reason, Some(body.as_bytes()));
         object
     }
 
@@ -290,9 +285,7 @@ impl Source for SqsSource {
                 match f.body {
                     Ok(body) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
                     Err(e) if e.is_not_found() => {
-                        let mut obj = ctx.begin_object(info);
-                        ctx.object_failed(&mut obj, 0, format!("object was deleted before it could be read ({e})"), None);
-                        ctx.end_object(obj);
+                        ctx.unreadable_object(info, format!("object was deleted before it could be read ({e})"), None);
                     }
                     Err(e) => {
                         tracing::warn!(object = %f.url, "cannot fetch; its message stays on the queue to be retried: {e}");
