@@ -5,13 +5,16 @@
     python3 bench/run.py --records 1000000
     python3 bench/run.py --small             # a few seconds: smoke test (dev build, 2k records)
 
-Measures, at each thread count:
+Measures, at each thread count N (every process is pinned to N CPUs, so "N threads" means the
+same CPU for every system: trawl runs N mapper workers, DuckDB gets SET threads = N):
   trawl   `trawl run` (local source → wasm cloudtrail mapper → zstd Parquet)
   native  the same pipeline with the mapper compiled natively (what the sandbox costs)
   limit   inflate every file and parse every record into serde_json::Value, nothing else
   duckdb  DuckDB read_json → unnest Records → the same OCSF columns as structs → zstd Parquet
 and trawl's peak RSS at 1x and 10x input. Prints a table and writes JSON (--json).
-Peak RSS is each process's own ru_maxrss (os.wait4). Nothing here is asserted.
+Each measurement runs --repeat times and the fastest run is reported (this machine's speed
+varies between runs; the best run is the least disturbed one); peak RSS is the largest of the
+runs, each process's own ru_maxrss (os.wait4). Nothing here is asserted.
 """
 import argparse, json, os, shutil, subprocess, sys, time
 
@@ -22,10 +25,18 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def measure(cmd, env=None):
-    """Runs cmd; returns (wall seconds, peak RSS MiB, stdout)."""
+def pin(cpus):
+    """preexec_fn that pins the child to the first `cpus` CPUs this process may use."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))[:cpus]
+    return lambda: os.sched_setaffinity(0, allowed)
+
+
+def measure(cmd, env=None, cpus=None):
+    """Runs cmd pinned to `cpus` CPUs; returns (wall seconds, peak RSS MiB, stdout)."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=pin(cpus))
     out = p.stdout.read()
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
@@ -121,10 +132,11 @@ def main():
     ap.add_argument("--small", action="store_true", help="2,000 records, dev build: runs in seconds")
     ap.add_argument("--no-duckdb", action="store_true")
     ap.add_argument("--no-10x", action="store_true", help="skip the 10x-input memory run")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported (default 3)")
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
     if a.small:
-        a.records, a.profile = 2000, "dev"
+        a.records, a.profile, a.repeat = 2000, "dev", 1
     threads = [int(t) for t in a.threads.split(",")]
 
     print("building (%s profile) ..." % a.profile, file=sys.stderr)
@@ -142,43 +154,67 @@ def main():
         measure([trawl, "run", "-q", "--config", trawl_config(work, "trawl-%d" % t, cdir, t)])
 
     rows = []
-    def add(name, t, wall, rss, records):
+    def add(name, t, runs, records):
+        wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
         rows.append({"system": name, "threads": t, "seconds": round(wall, 3), "records": records,
-                     "records_per_s": round(records / wall), "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1)})
+                     "records_per_s": round(records / wall), "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1),
+                     "runs_s": [round(r[0], 3) for r in runs]})
 
     for t in threads:
-        cfg = trawl_config(work, "trawl-%d" % t, cdir, t)
-        wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg, "--summary-json", os.path.join(work, "summary-%d.json" % t)])
-        s = json.load(open(os.path.join(work, "summary-%d.json" % t)))
-        assert s["records_written"] == n, s
-        add("trawl", t, wall, rss, n)
-        wall, rss, _ = measure([bench, "native", "--config", trawl_config(work, "trawl-%d" % t, cdir, t), "--workers", str(t)])
-        add("native", t, wall, rss, n)
-        wall, rss, out = measure([bench, "limit", cdir, "--threads", str(t)])
-        add("limit", t, wall, rss, json.loads(out)["records"])
+        runs = {"trawl": [], "native": [], "limit": [], "duckdb": []}
+        counts = {}
+        for _ in range(a.repeat):  # interleaved, so a slow spell of the machine hits every system alike
+            cfg = trawl_config(work, "trawl-%d" % t, cdir, t)
+            summary = os.path.join(work, "summary-%d.json" % t)
+            wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg, "--summary-json", summary], cpus=t)
+            s = json.load(open(summary))
+            assert s["records_written"] == n, s
+            runs["trawl"].append((wall, rss))
+            wall, rss, _ = measure([bench, "native", "--config", trawl_config(work, "trawl-%d" % t, cdir, t), "--workers", str(t)], cpus=t)
+            runs["native"].append((wall, rss))
+            wall, rss, out = measure([bench, "limit", cdir, "--threads", str(t)], cpus=t)
+            runs["limit"].append((wall, rss))
+            counts["limit"] = json.loads(out)["records"]
+            if py:
+                out_pq = os.path.join(work, "duckdb-%d.parquet" % t)
+                sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=out_pq)
+                # Timed inside the process, so Python's start-up and import are not charged to DuckDB.
+                script = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
+                          "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
+                          "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
+                _, rss, out = measure([py, "-c", script, sql], cpus=t)
+                d = json.loads(out.strip().splitlines()[-1])
+                runs["duckdb"].append((d["seconds"], rss))
+                counts["duckdb"] = d["records"]
+        add("trawl", t, runs["trawl"], n)
+        add("native", t, runs["native"], n)
+        add("limit", t, runs["limit"], counts["limit"])
         if py:
-            out_pq = os.path.join(work, "duckdb-%d.parquet" % t)
-            sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=out_pq)
-            # Timed inside the process, so Python's start-up and import are not charged to DuckDB.
-            script = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
-                      "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
-                      "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
-            _, rss, out = measure([py, "-c", script, sql])
-            d = json.loads(out.strip().splitlines()[-1])
-            add("duckdb", t, d["seconds"], rss, d["records"])
+            add("duckdb", t, runs["duckdb"], counts["duckdb"])
 
-    # The mapper alone on the same in-memory batches: what the sandbox costs (issue: wasm <= 1.25x native).
-    _, _, out = measure([bench, "mapper", cdir])
-    mapper = json.loads(out.strip().splitlines()[-1])
+    # The mapper alone on the same in-memory batches, one CPU: what the sandbox costs
+    # (issue: wasm <= 1.25x native). Each side's fastest of --repeat runs.
+    mapper = None
+    for _ in range(a.repeat):
+        for side in ("wasm", "native"):
+            _, _, out = measure([bench, "mapper", cdir, "--only", side, "--batches", "100"], cpus=1)
+            m = json.loads(out.strip().splitlines()[-1])
+            if mapper is None:
+                mapper = m
+            key = side + "_records_per_s"
+            mapper[key] = max(mapper[key] or 0, m[key])
+            for k in ("compile_ms", "cached_load_ms", "setup_us"):
+                mapper[k] = min(mapper[k], m[k])
+    mapper["wasm_over_native"] = mapper["native_records_per_s"] / mapper["wasm_records_per_s"]
 
     big = None
     if not a.no_10x:
         cdir10, meta10 = corpus(bench, work, a.records * 10)
         t = max(threads)
         cfg = trawl_config(work, "trawl-10x", cdir10, t)
-        measure([trawl, "run", "-q", "--config", cfg])  # warm the cache
+        measure([trawl, "run", "-q", "--config", cfg], cpus=t)  # warm the cache
         cfg = trawl_config(work, "trawl-10x", cdir10, t)
-        wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg])
+        wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg], cpus=t)
         big = {"records": meta10["records"], "threads": t, "seconds": round(wall, 3), "peak_rss_mib": round(rss, 1),
                "peak_rss_1x_mib": next(r["peak_rss_mib"] for r in rows if r["system"] == "trawl" and r["threads"] == t)}
 

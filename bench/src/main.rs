@@ -50,6 +50,13 @@ enum Cmd {
         /// Raw batches to map (1024 records each, the default batch size).
         #[arg(long, default_value_t = 48)]
         batches: usize,
+        /// A cloudtrail mapper module to time instead of the embedded one (e.g. a build with
+        /// its name section kept, for `perf` with TRAWL_WASM_PERFMAP=1).
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Time only one side.
+        #[arg(long, value_parser = ["wasm", "native"])]
+        only: Option<String>,
     },
     /// Runs the trawl pipeline with the natively compiled cloudtrail mapper.
     Native {
@@ -64,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
         Cmd::Limit { dir, threads } => limit(&dir, threads),
-        Cmd::Mapper { dir, batches } => mapper_costs(&dir, batches),
+        Cmd::Mapper { dir, batches, wasm, only } => mapper_costs(&dir, batches, wasm.as_deref(), only.as_deref()),
         Cmd::Native { config, workers } => {
             let cfg = trawl::config::Config::load(&config)?;
             let mapper = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
@@ -102,11 +109,18 @@ fn raw_batches(dir: &Path, max: usize) -> anyhow::Result<Vec<trawl::batch::RawBa
     Ok(out)
 }
 
-fn mapper_costs(dir: &Path, max_batches: usize) -> anyhow::Result<()> {
+fn mapper_costs(dir: &Path, max_batches: usize, module: Option<&Path>, only: Option<&str>) -> anyhow::Result<()> {
     use trawl::mapper::{BatchMapper, MapperLimits, NativeMapper, WasmMapper, builtin_wasm};
     let batches = raw_batches(dir, max_batches)?;
     let records: usize = batches.iter().map(|b| b.len()).sum();
-    let bytes = builtin_wasm("cloudtrail").expect("embedded");
+    let file;
+    let bytes = match module {
+        Some(p) => {
+            file = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            &file[..]
+        }
+        None => builtin_wasm("cloudtrail").expect("embedded"),
+    };
     let cache = std::env::temp_dir().join(format!("trawl-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
     let null = serde_json::Value::Null;
@@ -136,8 +150,8 @@ fn mapper_costs(dir: &Path, max_batches: usize) -> anyhow::Result<()> {
         }
         Ok(t.elapsed().as_secs_f64())
     };
-    let wasm_s = time(&wasm)?;
-    let native_s = time(&native)?;
+    let wasm_s = if only == Some("native") { f64::NAN } else { time(&wasm)? };
+    let native_s = if only == Some("wasm") { f64::NAN } else { time(&native)? };
     println!(
         "{}",
         json!({"records": records, "batches": batches.len(), "compile_ms": compile_ms, "cached_load_ms": cached_load_ms, "setup_us": setup_us,

@@ -30,12 +30,19 @@
 //! JSON parsing every mapper does anyway.
 
 pub mod abi;
+pub mod alloc;
 mod mapper;
 pub mod ocsf;
 mod record;
 pub mod runtime;
 pub mod testing;
 pub mod time;
+
+/// On wasm the SDK installs [`alloc::SizeClassAlloc`] as the guest's allocator (feature
+/// `allocator`, on by default).
+#[cfg(all(target_family = "wasm", feature = "allocator"))]
+#[global_allocator]
+static GLOBAL: alloc::SizeClassAlloc = alloc::SizeClassAlloc::new();
 
 pub use mapper::{ClassDecl, Emitter, Manifest, MapError, Mapper, OcsfEvent, trace_fields};
 pub use record::{RawBatchView, RawRecord};

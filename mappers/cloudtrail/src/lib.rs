@@ -9,8 +9,6 @@
 //! record. The record is parsed once, into borrowed raw values, so unmapped fields are never
 //! decoded and re-encoded.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use trawl_guest_sdk::{
@@ -58,7 +56,7 @@ pub enum Event {
 /// Maps one CloudTrail record. Public so that other mappers can build on it (see
 /// `examples/custom-mapper`).
 pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
-    let fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(rec.bytes).map_err(|e| match std::str::from_utf8(rec.bytes) {
+    let fields: Fields = serde_json::from_slice(rec.bytes).map_err(|e| match std::str::from_utf8(rec.bytes) {
         Err(u) => MapError::new(format!("record is not valid UTF-8: {u}")),
         Ok(_) => MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")),
     })?;
@@ -66,13 +64,82 @@ pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
     Ok(if ct.event_name == "ConsoleLogin" { Event::Authentication(authentication(&ct, rec)) } else { Event::ApiActivity(api_activity(&ct, rec)) })
 }
 
-/// The CloudTrail fields the mapper reads; everything else goes to `unmapped`.
-const MAPPED: &[&str] = &[
+/// The top-level fields the mapper reads, by slot; `MAPPED` of them have an OCSF home, the
+/// rest are read but also kept in `unmapped`.
+const SLOTS: &[&str] = &[
     "eventVersion", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
     "userAgent", "requestID", "eventID", "readOnly", "errorCode", "errorMessage",
     "recipientAccountId", "eventCategory", "userIdentity", "resources", "sharedEventID",
-    "vpcEndpointId",
+    "vpcEndpointId", "responseElements", "additionalEventData",
 ];
+const MAPPED: usize = 18;
+
+/// Slot numbers, in `SLOTS` order.
+mod k {
+    pub const EVENT_VERSION: usize = 0;
+    pub const EVENT_TIME: usize = 1;
+    pub const EVENT_SOURCE: usize = 2;
+    pub const EVENT_NAME: usize = 3;
+    pub const AWS_REGION: usize = 4;
+    pub const SOURCE_IP_ADDRESS: usize = 5;
+    pub const USER_AGENT: usize = 6;
+    pub const REQUEST_ID: usize = 7;
+    pub const EVENT_ID: usize = 8;
+    pub const READ_ONLY: usize = 9;
+    pub const ERROR_CODE: usize = 10;
+    pub const ERROR_MESSAGE: usize = 11;
+    pub const RECIPIENT_ACCOUNT_ID: usize = 12;
+    pub const EVENT_CATEGORY: usize = 13;
+    pub const USER_IDENTITY: usize = 14;
+    pub const RESOURCES: usize = 15;
+    pub const SHARED_EVENT_ID: usize = 16;
+    pub const VPC_ENDPOINT_ID: usize = 17;
+    pub const RESPONSE_ELEMENTS: usize = 18;
+    pub const ADDITIONAL_EVENT_DATA: usize = 19;
+}
+
+/// A record's top-level fields, borrowed from its bytes in one pass: the ones the mapper
+/// reads in slots, every other one (and the read-but-unmapped ones) in `other` for
+/// `unmapped`. No map is built and no value is decoded here.
+struct Fields<'a> {
+    slots: [Option<&'a RawValue>; SLOTS.len()],
+    other: Vec<(&'a str, &'a RawValue)>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, slot: usize) -> Option<&'a RawValue> {
+        self.slots[slot]
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Fields<'de>, A::Error> {
+                let mut f = Fields { slots: [None; SLOTS.len()], other: Vec::with_capacity(8) };
+                while let Some(key) = m.next_key::<&'de str>()? {
+                    let value: &'de RawValue = m.next_value()?;
+                    match SLOTS.iter().position(|s| *s == key) {
+                        Some(i) => {
+                            f.slots[i] = Some(value);
+                            if i >= MAPPED {
+                                f.other.push((key, value));
+                            }
+                        }
+                        None => f.other.push((key, value)),
+                    }
+                }
+                Ok(f)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -145,7 +212,7 @@ struct ConsoleLoginData<'a> {
 
 /// A CloudTrail record, borrowed from the raw bytes.
 struct Record<'a> {
-    fields: &'a BTreeMap<&'a str, &'a RawValue>,
+    fields: &'a Fields<'a>,
     event_name: String,
     time: i64,
     event_time: String,
@@ -153,25 +220,25 @@ struct Record<'a> {
     identity: UserIdentity<'a>,
 }
 
-fn field<'a, T: Deserialize<'a>>(fields: &BTreeMap<&str, &'a RawValue>, name: &str) -> Result<Option<T>, MapError> {
-    match fields.get(name) {
+fn field<'a, T: Deserialize<'a>>(fields: &Fields<'a>, slot: usize) -> Result<Option<T>, MapError> {
+    match fields.get(slot) {
         None => Ok(None),
         Some(raw) if raw.get() == "null" => Ok(None),
         Some(raw) => serde_json::from_str(raw.get())
             .map(Some)
-            .map_err(|e| MapError::new(format!("CloudTrail field {name}: {e}"))),
+            .map_err(|e| MapError::new(format!("CloudTrail field {}: {e}", SLOTS[slot]))),
     }
 }
 
-fn string(fields: &BTreeMap<&str, &RawValue>, name: &str) -> Option<String> {
-    field::<std::borrow::Cow<str>>(fields, name).ok().flatten().map(|c| c.into_owned())
+fn string(fields: &Fields<'_>, slot: usize) -> Option<String> {
+    field::<std::borrow::Cow<str>>(fields, slot).ok().flatten().map(|c| c.into_owned())
 }
 
 impl<'a> Record<'a> {
-    fn from_fields(fields: &'a BTreeMap<&'a str, &'a RawValue>) -> Result<Self, MapError> {
-        let event_name: String = field(fields, "eventName")?
+    fn from_fields(fields: &'a Fields<'a>) -> Result<Self, MapError> {
+        let event_name: String = field(fields, k::EVENT_NAME)?
             .ok_or_else(|| MapError::new("not a CloudTrail record: no eventName"))?;
-        let event_time: String = field(fields, "eventTime")?
+        let event_time: String = field(fields, k::EVENT_TIME)?
             .ok_or_else(|| MapError::new("not a CloudTrail record: no eventTime"))?;
         let time = parse_rfc3339_ms(&event_time)
             .ok_or_else(|| MapError::new(format!("eventTime {event_time:?} is not an RFC 3339 timestamp")))?;
@@ -180,20 +247,27 @@ impl<'a> Record<'a> {
             event_name,
             time,
             event_time,
-            read_only: field(fields, "readOnly")?,
-            identity: field(fields, "userIdentity")?.unwrap_or_default(),
+            read_only: field(fields, k::READ_ONLY)?,
+            identity: field(fields, k::USER_IDENTITY)?.unwrap_or_default(),
         })
     }
 
-    fn s(&self, name: &str) -> Option<String> {
-        string(self.fields, name)
+    fn s(&self, slot: usize) -> Option<String> {
+        string(self.fields, slot)
     }
 
-    /// The fields the mapper does not read, as a JSON object built from the raw bytes.
-    fn unmapped(&self, also_mapped: &[&str]) -> Option<String> {
-        let mut out = String::from("{");
-        for (k, v) in self.fields.iter() {
-            if MAPPED.contains(k) || also_mapped.contains(k) {
+    /// The fields with no OCSF home, as a JSON object built from their raw bytes, keys in
+    /// sorted order (a repeated key keeps its last value, as a JSON map would).
+    fn unmapped(&self) -> Option<String> {
+        let mut other = self.fields.other.clone();
+        if other.is_empty() {
+            return None;
+        }
+        other.sort_by(|a, b| a.0.cmp(b.0)); // stable: repeats stay in record order
+        let mut out = String::with_capacity(2 + other.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>());
+        out.push('{');
+        for (i, (k, v)) in other.iter().enumerate() {
+            if other.get(i + 1).is_some_and(|n| n.0 == *k) {
                 continue;
             }
             if out.len() > 1 {
@@ -206,15 +280,15 @@ impl<'a> Record<'a> {
             out.push_str(v.get());
         }
         out.push('}');
-        (out.len() > 2).then_some(out)
+        Some(out)
     }
 
     /// `(status_id, status_code, status_detail)`: a call failed when it has an `errorCode`.
     /// `errorMessage` is kept even without a code (failed console sign-ins have only it).
     fn status(&self) -> (i32, Option<String>, Option<String>) {
-        let code = self.s("errorCode");
+        let code = self.s(k::ERROR_CODE);
         let status = if code.is_some() { ocsf::status::FAILURE } else { ocsf::status::SUCCESS };
-        (status, code, self.s("errorMessage"))
+        (status, code, self.s(k::ERROR_MESSAGE))
     }
 
     fn user(&self) -> User {
@@ -264,23 +338,23 @@ impl<'a> Record<'a> {
 
     /// `sourceIPAddress` is an address for people and a DNS name for AWS services.
     fn src_endpoint(&self) -> NetworkEndpoint {
-        let src = self.s("sourceIPAddress");
+        let src = self.s(k::SOURCE_IP_ADDRESS);
         let is_ip = src.as_deref().is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok());
         NetworkEndpoint {
             ip: src.clone().filter(|_| is_ip),
             domain: src.filter(|_| !is_ip),
-            svc_name: self.s("vpcEndpointId"),
+            svc_name: self.s(k::VPC_ENDPOINT_ID),
         }
     }
 
     fn cloud(&self, rec: &RawRecord<'_>) -> Cloud {
         let account_uid = self
-            .s("recipientAccountId")
+            .s(k::RECIPIENT_ACCOUNT_ID)
             .or_else(|| self.identity.account_id.as_deref().map(str::to_string))
             .or_else(|| rec.aws_account_id.map(str::to_string));
         Cloud {
             provider: "AWS".into(),
-            region: self.s("awsRegion").or_else(|| rec.region.map(str::to_string)),
+            region: self.s(k::AWS_REGION).or_else(|| rec.region.map(str::to_string)),
             account: Some(Account {
                 uid: account_uid,
                 name: Some(rec.connector.to_string()),
@@ -296,20 +370,20 @@ impl<'a> Record<'a> {
             product: Product {
                 name: Some("CloudTrail".into()),
                 vendor_name: "AWS".into(),
-                version: self.s("eventVersion"),
+                version: self.s(k::EVENT_VERSION),
             },
-            uid: self.s("eventID"),
+            uid: self.s(k::EVENT_ID),
             event_code: Some(self.event_name.clone()),
-            log_name: self.s("eventCategory"),
+            log_name: self.s(k::EVENT_CATEGORY),
             original_time: Some(self.event_time.clone()),
-            correlation_uid: self.s("sharedEventID"),
+            correlation_uid: self.s(k::SHARED_EVENT_ID),
             profiles: Some(vec!["cloud".into()]),
             labels: None,
         }
     }
 
     fn http_request(&self) -> Option<HttpRequest> {
-        self.s("userAgent").map(|ua| HttpRequest { user_agent: Some(ua) })
+        self.s(k::USER_AGENT).map(|ua| HttpRequest { user_agent: Some(ua) })
     }
 }
 
@@ -363,7 +437,7 @@ fn api_activity(ct: &Record<'_>, rec: &RawRecord<'_>) -> ApiActivity {
     let activity_name = ApiActivity::activity_name(activity_id);
     let (status_id, status_code, status_detail) = ct.status();
     let severity_id = severity_id(status_code.as_deref());
-    let resources: Option<Vec<Resource>> = field(ct.fields, "resources").ok().flatten();
+    let resources: Option<Vec<Resource>> = field(ct.fields, k::RESOURCES).ok().flatten();
     ApiActivity {
         time: ct.time,
         class_uid: 6003,
@@ -382,8 +456,8 @@ fn api_activity(ct: &Record<'_>, rec: &RawRecord<'_>) -> ApiActivity {
         actor: ct.actor(),
         api: Api {
             operation: ct.event_name.clone(),
-            service: ct.s("eventSource").map(|name| Service { name: Some(name) }),
-            request: ct.s("requestID").map(|uid| Request { uid: Some(uid) }),
+            service: ct.s(k::EVENT_SOURCE).map(|name| Service { name: Some(name) }),
+            request: ct.s(k::REQUEST_ID).map(|uid| Request { uid: Some(uid) }),
             response: status_code.clone().map(|code| Response { error: Some(code), message: status_detail }),
         },
         status_code,
@@ -404,13 +478,13 @@ fn api_activity(ct: &Record<'_>, rec: &RawRecord<'_>) -> ApiActivity {
         }),
         cloud: ct.cloud(rec),
         metadata: ct.metadata(),
-        unmapped: ct.unmapped(&[]),
+        unmapped: ct.unmapped(),
     }
 }
 
 fn authentication(ct: &Record<'_>, rec: &RawRecord<'_>) -> Authentication {
-    let response: ConsoleLoginResponse = field(ct.fields, "responseElements").ok().flatten().unwrap_or_default();
-    let data: ConsoleLoginData = field(ct.fields, "additionalEventData").ok().flatten().unwrap_or_default();
+    let response: ConsoleLoginResponse = field(ct.fields, k::RESPONSE_ELEMENTS).ok().flatten().unwrap_or_default();
+    let data: ConsoleLoginData = field(ct.fields, k::ADDITIONAL_EVENT_DATA).ok().flatten().unwrap_or_default();
     let (mut status_id, status_code, status_detail) = ct.status();
     match response.console_login.as_deref() {
         Some("Failure") => status_id = ocsf::status::FAILURE,
@@ -448,7 +522,7 @@ fn authentication(ct: &Record<'_>, rec: &RawRecord<'_>) -> Authentication {
         metadata: ct.metadata(),
         // responseElements and additionalEventData were read for ConsoleLogin but stay in
         // unmapped: they hold more than the two fields taken from them.
-        unmapped: ct.unmapped(&[]),
+        unmapped: ct.unmapped(),
     }
 }
 
