@@ -116,24 +116,36 @@ impl LakeSink {
         part: impl Fn(usize) -> PartitionRow<'a>,
     ) -> Result<(), SinkError> {
         let times = events.column_by_name("time").and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>().cloned());
-        let mut groups: HashMap<PartitionKey, (Vec<u32>, Sha256)> = HashMap::new();
+        // Rows are grouped by borrowed (region, account, day); the owned key is built once per
+        // group. A batch nearly always has one or a few groups, so a scan beats hashing.
+        let mut groups: Vec<((&'a str, &'a str, i64), Vec<u32>, Sha256)> = Vec::new();
+        let mut last = 0;
         for i in 0..events.num_rows() {
             let p = part(rows.value(i) as usize);
             let t = times.as_ref().filter(|t| !t.is_null(i)).map(|t| t.value(i)).unwrap_or(p.fallback_time_ms);
-            let (y, m, d) = civil_from_days(t.div_euclid(86_400_000));
-            let key = PartitionKey {
-                source: source.to_string(),
-                region: p.region.unwrap_or("unknown").to_string(),
-                account: p.account.unwrap_or("unknown").to_string(),
-                day: format!("{y:04}{m:02}{d:02}"),
-            };
-            let g = groups.entry(key).or_insert_with(|| (Vec::new(), Sha256::new()));
-            g.0.push(i as u32);
-            g.1.update(p.object.as_bytes());
-            g.1.update(p.record_index.to_le_bytes());
+            let k = (p.region.unwrap_or("unknown"), p.account.unwrap_or("unknown"), t.div_euclid(86_400_000));
+            if groups.get(last).is_none_or(|g| g.0 != k) {
+                last = match groups.iter().position(|g| g.0 == k) {
+                    Some(j) => j,
+                    None => {
+                        groups.push((k, Vec::new(), Sha256::new()));
+                        groups.len() - 1
+                    }
+                };
+            }
+            let g = &mut groups[last];
+            g.1.push(i as u32);
+            g.2.update(p.object.as_bytes());
+            g.2.update(p.record_index.to_le_bytes());
         }
-        for (key, (idx, ident)) in groups {
-            let part = arrow_select::take::take_record_batch(events, &UInt32Array::from(idx)).map_err(|e| SinkError::new(self.location(), e))?;
+        for ((region, account, days), idx, ident) in groups {
+            let (y, m, d) = civil_from_days(days);
+            let key = PartitionKey { source: source.to_string(), region: region.to_string(), account: account.to_string(), day: format!("{y:04}{m:02}{d:02}") };
+            let part = if idx.len() == events.num_rows() {
+                events.clone() // every row, in order
+            } else {
+                arrow_select::take::take_record_batch(events, &UInt32Array::from(idx)).map_err(|e| SinkError::new(self.location(), e))?
+            };
             self.append(key, part, ident)?;
         }
         Ok(())

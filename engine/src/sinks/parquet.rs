@@ -28,7 +28,7 @@ pub struct ParquetConfig {
     pub row_group_rows: usize,
     /// Memory for row groups being built, in MiB, across all open files of the output (one
     /// per partition): when exceeded, the largest is written out as a (smaller) row group.
-    /// Default 32.
+    /// Default 16.
     #[serde(default = "default_buffer_mib")]
     pub buffer_mib: usize,
     /// zstd level, 1–22. Default 3.
@@ -40,7 +40,7 @@ fn default_row_group_rows() -> usize {
     32_768
 }
 fn default_buffer_mib() -> usize {
-    32
+    16
 }
 fn default_zstd_level() -> i32 {
     3
