@@ -121,7 +121,11 @@ fn pooling_config() -> wasmtime::PoolingAllocationConfig {
         .table_keep_resident(64 << 10)
         // Linux ≥ 6.7: reset only the pages the instance wrote (PAGEMAP_SCAN), not the whole
         // kept-resident range; an instance that only ran init then costs microseconds.
-        .pagemap_scan(wasmtime::Enabled::Auto);
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        // Reuse the least recently used slot of this module rather than a cold one, so the
+        // slots (and the memory they keep resident) in use over a run are only as many as the
+        // instances alive at once, not all of them: RSS stays flat however long the run.
+        .max_unused_warm_slots(0);
     p
 }
 
