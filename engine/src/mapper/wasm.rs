@@ -113,10 +113,10 @@ fn pooling_config() -> wasmtime::PoolingAllocationConfig {
         .max_memory_size(4 << 30)
         .max_core_instance_size(4 << 20)
         .table_elements(100_000)
-        // A batch touches ~10 MiB of guest heap. Zeroing that with memset when the instance
-        // is dropped is far cheaper than madvise plus a page fault per 4 KiB on the next
-        // batch (the faults were ~17% of mapping time). Costs at most this much RSS per
-        // slot in use (about one per worker).
+        // A 1,024-row batch touches ~15 MiB of guest heap. Keeping it resident and zeroing
+        // it with memset when the instance is dropped is far cheaper than madvise plus a page
+        // fault per 4 KiB on the next batch (the faults were ~17% of mapping time). Costs at
+        // most this much RSS per slot in use (about one per worker).
         .linear_memory_keep_resident(LINEAR_MEMORY_KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
         // Linux ≥ 6.7: reset only the pages the instance wrote (PAGEMAP_SCAN), not the whole

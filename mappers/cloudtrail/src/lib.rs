@@ -64,39 +64,37 @@ pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
     Ok(if ct.event_name == "ConsoleLogin" { Event::Authentication(authentication(&ct, rec)) } else { Event::ApiActivity(api_activity(&ct, rec)) })
 }
 
-/// The top-level fields the mapper reads, by slot; `MAPPED` of them have an OCSF home, the
-/// rest are read but also kept in `unmapped`.
-const SLOTS: &[&str] = &[
-    "eventVersion", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
-    "userAgent", "requestID", "eventID", "readOnly", "errorCode", "errorMessage",
-    "recipientAccountId", "eventCategory", "userIdentity", "resources", "sharedEventID",
-    "vpcEndpointId", "responseElements", "additionalEventData",
-];
-const MAPPED: usize = 18;
-
-/// Slot numbers, in `SLOTS` order.
-mod k {
-    pub const EVENT_VERSION: usize = 0;
-    pub const EVENT_TIME: usize = 1;
-    pub const EVENT_SOURCE: usize = 2;
-    pub const EVENT_NAME: usize = 3;
-    pub const AWS_REGION: usize = 4;
-    pub const SOURCE_IP_ADDRESS: usize = 5;
-    pub const USER_AGENT: usize = 6;
-    pub const REQUEST_ID: usize = 7;
-    pub const EVENT_ID: usize = 8;
-    pub const READ_ONLY: usize = 9;
-    pub const ERROR_CODE: usize = 10;
-    pub const ERROR_MESSAGE: usize = 11;
-    pub const RECIPIENT_ACCOUNT_ID: usize = 12;
-    pub const EVENT_CATEGORY: usize = 13;
-    pub const USER_IDENTITY: usize = 14;
-    pub const RESOURCES: usize = 15;
-    pub const SHARED_EVENT_ID: usize = 16;
-    pub const VPC_ENDPOINT_ID: usize = 17;
-    pub const RESPONSE_ELEMENTS: usize = 18;
-    pub const ADDITIONAL_EVENT_DATA: usize = 19;
+/// Declares the top-level fields the mapper reads: a slot constant in `k` for each, and
+/// `SLOTS`, their names by slot number. One list, so a name and its slot cannot drift apart.
+macro_rules! slots {
+    ($($slot:ident = $name:literal),* $(,)?) => {
+        /// Slot numbers, in `SLOTS` order.
+        #[allow(dead_code)]
+        mod k {
+            slots!(@consts 0usize; $($slot)*);
+        }
+        const SLOTS: &[&str] = &[$($name),*];
+    };
+    (@consts $n:expr; $slot:ident $($rest:ident)*) => {
+        pub const $slot: usize = $n;
+        slots!(@consts $n + 1; $($rest)*);
+    };
+    (@consts $n:expr;) => {};
 }
+
+slots! {
+    EVENT_VERSION = "eventVersion", EVENT_TIME = "eventTime", EVENT_SOURCE = "eventSource",
+    EVENT_NAME = "eventName", AWS_REGION = "awsRegion", SOURCE_IP_ADDRESS = "sourceIPAddress",
+    USER_AGENT = "userAgent", REQUEST_ID = "requestID", EVENT_ID = "eventID", READ_ONLY = "readOnly",
+    ERROR_CODE = "errorCode", ERROR_MESSAGE = "errorMessage", RECIPIENT_ACCOUNT_ID = "recipientAccountId",
+    EVENT_CATEGORY = "eventCategory", USER_IDENTITY = "userIdentity", RESOURCES = "resources",
+    SHARED_EVENT_ID = "sharedEventID", VPC_ENDPOINT_ID = "vpcEndpointId",
+    // Read, but kept in `unmapped` too: they hold more than the mapper takes from them.
+    RESPONSE_ELEMENTS = "responseElements", ADDITIONAL_EVENT_DATA = "additionalEventData",
+}
+
+/// Slots before this one have an OCSF home and stay out of `unmapped`.
+const MAPPED: usize = k::RESPONSE_ELEMENTS;
 
 /// A record's top-level fields, borrowed from its bytes in one pass: the ones the mapper
 /// reads in slots, every other one (and the read-but-unmapped ones) in `other` for
