@@ -105,13 +105,15 @@ pub fn status_schema() -> SchemaRef {
     ]))
 }
 
-/// Writes the frames of a map output (after the result byte).
-pub fn write_frames(out: &mut Vec<u8>, frames: &[Vec<u8>]) {
-    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
-    for f in frames {
-        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(f);
-    }
+/// Appends one frame to a map output being built: its length, then what `write` appends.
+/// The frame count at the start of the output is the caller's to write.
+pub fn push_frame<E>(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<(), E> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out)?;
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
 }
 
 /// Splits a map output (after the result byte) into its frames.

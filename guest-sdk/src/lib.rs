@@ -106,7 +106,7 @@ macro_rules! export_mapper {
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn trawl_map_batch(ptr: i32, len: i32) -> i64 {
                 let input = unsafe { guest::take(ptr as usize as *mut u8, len as usize) };
-                guest::pack(guest::map_batch::<$ty>(&input))
+                guest::pack(guest::map_batch::<$ty>(input))
             }
         }
     };

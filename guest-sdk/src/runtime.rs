@@ -4,20 +4,27 @@
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, UInt8Array, StringArray};
-use arrow_ipc::{reader::StreamReader, writer::StreamWriter};
+use arrow_ipc::{
+    reader::{StreamDecoder, StreamReader},
+    writer::StreamWriter,
+};
 
 use crate::{Emitter, Mapper, RawBatchView, abi};
 
 /// Encodes record batches of one schema as an Arrow IPC stream.
 pub fn ipc_encode(schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
-    let mut w = StreamWriter::try_new(&mut buf, schema).map_err(|e| e.to_string())?;
+    ipc_encode_into(&mut buf, schema, batches)?;
+    Ok(buf)
+}
+
+/// Appends record batches of one schema, as an Arrow IPC stream, to `buf`.
+pub fn ipc_encode_into(buf: &mut Vec<u8>, schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Result<(), String> {
+    let mut w = StreamWriter::try_new(buf, schema).map_err(|e| e.to_string())?;
     for b in batches {
         w.write(b).map_err(|e| e.to_string())?;
     }
-    w.finish().map_err(|e| e.to_string())?;
-    drop(w);
-    Ok(buf)
+    w.finish().map_err(|e| e.to_string())
 }
 
 /// Decodes an Arrow IPC stream into its record batches.
@@ -26,10 +33,27 @@ pub fn ipc_decode(buf: &[u8]) -> Result<Vec<RecordBatch>, String> {
     reader.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
 }
 
-/// Maps one raw batch given as an Arrow IPC stream and returns the output frames
-/// (see [`abi`]): the status frame, then one frame per class that has events.
-pub fn map_ipc<M: Mapper>(mapper: &mut M, input: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let batches = ipc_decode(input).map_err(|e| format!("cannot decode the raw batch: {e}"))?;
+/// Decodes an Arrow IPC stream it owns: the arrays point into `buf` instead of copies of it.
+pub fn ipc_decode_owned(buf: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
+    let mut buf = arrow_buffer::Buffer::from_vec(buf);
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buf.is_empty() {
+        let before = buf.len();
+        if let Some(b) = decoder.decode(&mut buf).map_err(|e| e.to_string())? {
+            batches.push(b);
+        } else if buf.len() == before {
+            break;
+        }
+    }
+    decoder.finish().map_err(|e| e.to_string())?;
+    Ok(batches)
+}
+
+/// Maps one raw batch given as an Arrow IPC stream and appends the output frames to `out`
+/// (see [`abi`]): the frame count, the status frame, then one frame per class that has events.
+pub fn map_ipc<M: Mapper>(mapper: &mut M, input: Vec<u8>, out: &mut Vec<u8>) -> Result<(), String> {
+    let batches = ipc_decode_owned(input).map_err(|e| format!("cannot decode the raw batch: {e}"))?;
     let mut status = Vec::new();
     let mut errors: Vec<Option<String>> = Vec::new();
     let mut emitter = Emitter::default();
@@ -59,16 +83,20 @@ pub fn map_ipc<M: Mapper>(mapper: &mut M, input: &[u8]) -> Result<Vec<Vec<u8>>, 
         }
     }
     guest::set_row(None);
+    drop(batches);
     let status_batch = RecordBatch::try_new(
         abi::status_schema(),
         vec![Arc::new(UInt8Array::from(status)), Arc::new(StringArray::from(errors))],
     )
     .map_err(|e| e.to_string())?;
-    let mut frames = vec![ipc_encode(&abi::status_schema(), &[status_batch])?];
-    for b in emitter.finish()? {
-        frames.push(ipc_encode(&b.schema(), &[b])?);
+    let classes = emitter.finish()?;
+    // Frames are encoded straight into the output: no per-frame buffer to copy.
+    out.extend_from_slice(&(1 + classes.len() as u32).to_le_bytes());
+    abi::push_frame(out, |out| ipc_encode_into(out, &abi::status_schema(), &[status_batch]))?;
+    for b in classes {
+        abi::push_frame(out, |out| ipc_encode_into(out, &b.schema(), std::slice::from_ref(&b)))?;
     }
-    Ok(frames)
+    Ok(())
 }
 
 /// The manifest of `M` with the ABI and SDK versions filled in.
@@ -80,20 +108,11 @@ pub fn manifest<M: Mapper>() -> crate::Manifest {
     m
 }
 
-/// A result buffer as the ABI returns it: the result byte, then payload.
-pub fn result_buffer(r: Result<Vec<Vec<u8>>, String>) -> Vec<u8> {
-    match r {
-        Ok(frames) => {
-            let mut out = vec![abi::RESULT_OK];
-            abi::write_frames(&mut out, &frames);
-            out
-        }
-        Err(msg) => {
-            let mut out = vec![abi::RESULT_ERR];
-            out.extend_from_slice(msg.as_bytes());
-            out
-        }
-    }
+/// A failed call's result buffer as the ABI returns it: the error result byte, then the message.
+pub fn error_buffer(msg: &str) -> Vec<u8> {
+    let mut out = vec![abi::RESULT_ERR];
+    out.extend_from_slice(msg.as_bytes());
+    out
 }
 
 /// Guest-side glue used by [`export_mapper!`](crate::export_mapper). Not for direct use.
@@ -197,17 +216,21 @@ pub mod guest {
                 INSTANCE.with(|i| *i.borrow_mut() = Some(Box::new(m)));
                 vec![abi::RESULT_OK]
             }
-            Err(e) => result_buffer(Err(e)),
+            Err(e) => error_buffer(&e),
         }
     }
 
-    pub fn map_batch<M: Mapper + 'static>(input: &[u8]) -> Vec<u8> {
+    pub fn map_batch<M: Mapper + 'static>(input: Vec<u8>) -> Vec<u8> {
         INSTANCE.with(|i| {
             let mut slot = i.borrow_mut();
             let Some(m) = slot.as_mut().and_then(|b| b.downcast_mut::<M>()) else {
-                return result_buffer(Err("trawl_init was not called".into()));
+                return error_buffer("trawl_init was not called");
             };
-            result_buffer(map_ipc(m, input))
+            let mut out = vec![abi::RESULT_OK];
+            match map_ipc(m, input, &mut out) {
+                Ok(()) => out,
+                Err(e) => error_buffer(&e),
+            }
         })
     }
 }

@@ -32,14 +32,13 @@ impl<M: Mapper> BatchMapper for NativeMapper<M> {
         let input = runtime::ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch))
             .map_err(|reason| MapperError::BadOutput { mapper: name.clone(), reason })?;
         // A panic is this path's trap: catch it so it is isolated like one.
-        let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime::map_ipc(&mut m, &input)))
+        let mut payload = Vec::new();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime::map_ipc(&mut m, input, &mut payload)))
             .map_err(|p| {
                 let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
                 MapperError::Trap { mapper: name.clone(), message: format!("panicked: {msg}") }
             })?
             .map_err(|message| MapperError::Trap { mapper: name.clone(), message })?;
-        let mut payload = Vec::new();
-        trawl_guest_sdk::abi::write_frames(&mut payload, &frames);
         output::decode(&self.manifest, batch.len(), &payload).map_err(|reason| MapperError::BadOutput { mapper: name.clone(), reason })
     }
 }

@@ -66,6 +66,11 @@ fn engine(limits: &MapperLimits) -> &'static Engine {
         let mut cfg = Config::new();
         cfg.consume_fuel(fuel);
         cfg.epoch_interruption(true);
+        // Cranelift inlines small functions within the module. LLVM already inlined what it
+        // saw fit, but every wasm function entry pays an epoch check (four dependent loads);
+        // inlining the small ones left took ~7% off the cloudtrail mapper's time, for about
+        // 3x the compile time, which the compile cache pays once per module.
+        cfg.compiler_inlining(wasmtime::Inlining::Yes);
         cfg.cranelift_opt_level(wasmtime::OptLevel::Speed);
         // `TRAWL_WASM_PERFMAP=1` writes /tmp/perf-<pid>.map so `perf report` names the
         // mapper's own functions instead of showing anonymous JIT addresses.
@@ -305,8 +310,9 @@ impl BatchMapper for WasmMapper {
             .and_then(|f| f.call(&mut store, (ptr, input.len() as i32)))
             .map_err(|e| self.trap_error(&mut store, e))?;
         tracing::debug!(mapper = %self.name, rows = batch.len(), memory_mib = memory.data_size(&store) >> 20, "guest memory after the batch");
-        let buf = read_packed(&memory, &store, packed, self.limits.max_output_bytes).map_err(|r| self.bad_output(r))?;
-        let payload = result_payload(&buf).map_err(|msg| MapperError::Trap { mapper: self.name.to_string(), message: format!("map_batch failed: {msg}") })?;
+        // Decoded straight from guest memory: decoding copies what it keeps anyway.
+        let buf = packed_slice(&memory, &store, packed, self.limits.max_output_bytes).map_err(|r| self.bad_output(r))?;
+        let payload = result_payload(buf).map_err(|msg| MapperError::Trap { mapper: self.name.to_string(), message: format!("map_batch failed: {msg}") })?;
         output::decode(&self.manifest, batch.len(), payload).map_err(|r| self.bad_output(r))
     }
 }
@@ -343,17 +349,18 @@ fn call_initialize(store: &mut Store<HostState>, instance: &wasmtime::Instance) 
     Ok(())
 }
 
-fn read_packed(memory: &Memory, store: &Store<HostState>, packed: i64, max: usize) -> Result<Vec<u8>, String> {
+/// The buffer a guest call returned as `(ptr << 32) | len`, in guest memory.
+fn packed_slice<'m>(memory: &Memory, store: &'m Store<HostState>, packed: i64, max: usize) -> Result<&'m [u8], String> {
     let ptr = ((packed as u64) >> 32) as usize;
     let len = (packed as u64 & 0xffff_ffff) as usize;
     if len > max {
         return Err(format!("returned {len} bytes, over the limit of {max}"));
     }
-    memory
-        .data(store)
-        .get(ptr..ptr + len)
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| format!("returned buffer {ptr:#x}+{len} lies outside its memory"))
+    memory.data(store).get(ptr..ptr + len).ok_or_else(|| format!("returned buffer {ptr:#x}+{len} lies outside its memory"))
+}
+
+fn read_packed(memory: &Memory, store: &Store<HostState>, packed: i64, max: usize) -> Result<Vec<u8>, String> {
+    packed_slice(memory, store, packed, max).map(<[u8]>::to_vec)
 }
 
 fn result_payload(buf: &[u8]) -> Result<&[u8], String> {

@@ -56,10 +56,9 @@ pub enum Event {
 /// Maps one CloudTrail record. Public so that other mappers can build on it (see
 /// `examples/custom-mapper`).
 pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
-    let fields: Fields = serde_json::from_slice(rec.bytes).map_err(|e| match std::str::from_utf8(rec.bytes) {
-        Err(u) => MapError::new(format!("record is not valid UTF-8: {u}")),
-        Ok(_) => MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")),
-    })?;
+    // Validate UTF-8 once, up front: parsing a `&str` then skips the per-string checks.
+    let text = std::str::from_utf8(rec.bytes).map_err(|u| MapError::new(format!("record is not valid UTF-8: {u}")))?;
+    let fields: Fields = serde_json::from_str(text).map_err(|e| MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")))?;
     let ct = Record::from_fields(&fields)?;
     Ok(if ct.event_name == "ConsoleLogin" { Event::Authentication(authentication(&ct, rec)) } else { Event::ApiActivity(api_activity(&ct, rec)) })
 }
