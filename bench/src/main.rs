@@ -166,8 +166,8 @@ fn mapper_costs(dir: &Path, max_batches: usize, module: Option<&Path>, only: Opt
                 round[*i] += t.elapsed().as_secs_f64();
             }
         }
-        for i in 0..2 {
-            best[i] = best[i].min(round[i]);
+        for (i, _) in &sides {
+            best[*i] = best[*i].min(round[*i]);
         }
         ratios.push(round[0] / round[1]);
     }

@@ -31,6 +31,7 @@
 
 pub mod abi;
 pub mod alloc;
+mod columns;
 mod mapper;
 pub mod ocsf;
 mod record;

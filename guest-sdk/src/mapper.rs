@@ -270,8 +270,17 @@ impl<T: OcsfEvent> ClassBuffer for TypedBuffer<T> {
 
     fn finish(self: Box<Self>) -> Result<RecordBatch, String> {
         let fields = T::fields()?;
-        let events = serde_arrow::to_record_batch(&fields, &self.rows)
-            .map_err(|e| format!("{}: cannot build Arrow columns: {e}", T::CLASS_NAME))?;
+        let events = match crate::columns::ColumnsBuilder::for_fields(&fields) {
+            Some(mut columns) => {
+                for (event, row) in self.rows.iter().zip(&self.row_ids) {
+                    columns.push(event).map_err(|e| format!("{} (input row {row}): cannot build Arrow columns: {e}", T::CLASS_NAME))?;
+                }
+                columns.finish()
+            }
+            // A type with fields the positional builder does not handle.
+            None => serde_arrow::to_record_batch(&fields, &self.rows).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| format!("{}: cannot build Arrow columns: {e}", T::CLASS_NAME))?;
         let mut all: Vec<FieldRef> = vec![Arc::new(Field::new(abi::ROW_COLUMN, DataType::UInt32, false))];
         all.extend(events.schema().fields().iter().cloned());
         let mut cols: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from(self.row_ids))];

@@ -1,0 +1,579 @@
+//! Builds Arrow columns from serde-serialized events, by position.
+//!
+//! Derived `Serialize` impls write a struct's fields in declaration order, and the schema was
+//! traced from the same type in the same order, so each field goes to the next column without
+//! a name lookup. This is the fast path for the types OCSF classes are made of (strings,
+//! integers, booleans, timestamps, structs and lists of them); a schema with anything else is
+//! built by serde_arrow instead ([`ColumnsBuilder::for_fields`] returns `None`). A key that
+//! does not match the expected field (a hand-written `Serialize`) is looked up by name.
+
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt64Array,
+    types::TimestampMillisecondType,
+};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, FieldRef, Fields, Schema, TimeUnit};
+use serde::ser::{self, Impossible, Serialize};
+
+/// Column builders for one event type's fields.
+pub struct ColumnsBuilder {
+    fields: Fields,
+    root: StructCol,
+}
+
+impl ColumnsBuilder {
+    /// Builders for `fields`, or `None` when a field has a type only serde_arrow handles.
+    pub fn for_fields(fields: &[FieldRef]) -> Option<Self> {
+        let fields = Fields::from(fields.to_vec());
+        let root = StructCol::new(&fields)?;
+        Some(Self { fields, root })
+    }
+
+    /// Appends one event (a struct) as a row.
+    pub fn push<T: Serialize>(&mut self, event: &T) -> Result<(), String> {
+        event.serialize(RowSer(&mut self.root)).map_err(|e| e.0)
+    }
+
+    /// The rows pushed so far as a record batch of the fields' schema.
+    pub fn finish(self) -> Result<RecordBatch, String> {
+        let columns = self.root.children.into_iter().zip(self.fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
+        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), columns).map_err(|e| e.to_string())
+    }
+}
+
+enum Col {
+    Bool(BooleanBufferBuilder, NullBufferBuilder),
+    I32(Vec<i32>, NullBufferBuilder),
+    I64(Vec<i64>, NullBufferBuilder),
+    U64(Vec<u64>, NullBufferBuilder),
+    TimestampMs(Vec<i64>, NullBufferBuilder),
+    Str { offsets: Vec<i32>, data: Vec<u8>, nulls: NullBufferBuilder },
+    Struct(StructCol),
+    List { offsets: Vec<i32>, item: Box<Col>, nulls: NullBufferBuilder },
+}
+
+struct StructCol {
+    names: Vec<String>,
+    children: Vec<Col>,
+    nulls: NullBufferBuilder,
+    len: usize,
+}
+
+impl StructCol {
+    fn new(fields: &Fields) -> Option<Self> {
+        Some(Self {
+            names: fields.iter().map(|f| f.name().clone()).collect(),
+            children: fields.iter().map(|f| Col::new(f.data_type())).collect::<Option<_>>()?,
+            nulls: NullBufferBuilder::new(0),
+            len: 0,
+        })
+    }
+
+    fn push_null(&mut self) {
+        for c in &mut self.children {
+            c.push_null();
+        }
+        self.nulls.append_null();
+        self.len += 1;
+    }
+}
+
+impl Col {
+    fn new(dt: &DataType) -> Option<Self> {
+        let n = || NullBufferBuilder::new(0);
+        Some(match dt {
+            DataType::Boolean => Col::Bool(BooleanBufferBuilder::new(0), n()),
+            DataType::Int32 => Col::I32(Vec::new(), n()),
+            DataType::Int64 => Col::I64(Vec::new(), n()),
+            DataType::UInt64 => Col::U64(Vec::new(), n()),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => Col::TimestampMs(Vec::new(), n()),
+            DataType::Utf8 => Col::Str { offsets: vec![0], data: Vec::new(), nulls: n() },
+            DataType::Struct(fields) => Col::Struct(StructCol::new(fields)?),
+            DataType::List(item) => Col::List { offsets: vec![0], item: Box::new(Col::new(item.data_type())?), nulls: n() },
+            _ => return None,
+        })
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Col::Bool(v, n) => {
+                v.append(false);
+                n.append_null();
+            }
+            Col::I32(v, n) => {
+                v.push(0);
+                n.append_null();
+            }
+            Col::I64(v, n) | Col::TimestampMs(v, n) => {
+                v.push(0);
+                n.append_null();
+            }
+            Col::U64(v, n) => {
+                v.push(0);
+                n.append_null();
+            }
+            Col::Str { offsets, data, nulls } => {
+                offsets.push(data.len() as i32);
+                nulls.append_null();
+            }
+            Col::Struct(s) => s.push_null(),
+            Col::List { offsets, nulls, .. } => {
+                offsets.push(*offsets.last().expect("starts at 0"));
+                nulls.append_null();
+            }
+        }
+    }
+
+    fn finish(self, field: &FieldRef) -> Result<ArrayRef, String> {
+        let dt = field.data_type();
+        Ok(match self {
+            Col::Bool(mut v, mut n) => Arc::new(BooleanArray::new(v.finish(), n.finish())),
+            Col::I32(v, mut n) => Arc::new(Int32Array::new(ScalarBuffer::from(v), n.finish())),
+            Col::I64(v, mut n) => Arc::new(Int64Array::new(ScalarBuffer::from(v), n.finish())),
+            Col::U64(v, mut n) => Arc::new(UInt64Array::new(ScalarBuffer::from(v), n.finish())),
+            Col::TimestampMs(v, mut n) => {
+                Arc::new(arrow_array::PrimitiveArray::<TimestampMillisecondType>::new(ScalarBuffer::from(v), n.finish()).with_data_type(dt.clone()))
+            }
+            Col::Str { offsets, data, mut nulls } => {
+                if data.len() > i32::MAX as usize {
+                    return Err(format!("column {}: over 2 GiB of strings in one batch", field.name()));
+                }
+                // SAFETY: the offsets start at 0 and only grow, each to the end of a whole
+                // `&str` appended to `data`, so every slice is in bounds and valid UTF-8.
+                Arc::new(unsafe { StringArray::new_unchecked(OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets)), Buffer::from_vec(data), nulls.finish()) })
+            }
+            Col::Struct(s) => {
+                let DataType::Struct(fields) = dt else { unreachable!("built from this field") };
+                let children = s.children.into_iter().zip(fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
+                let mut nulls = s.nulls;
+                Arc::new(StructArray::try_new(fields.clone(), children, nulls.finish()).map_err(|e| format!("column {}: {e}", field.name()))?)
+            }
+            Col::List { offsets, item, mut nulls } => {
+                let DataType::List(item_field) = dt else { unreachable!("built from this field") };
+                let values = item.finish(item_field)?;
+                Arc::new(
+                    ListArray::try_new(item_field.clone(), OffsetBuffer::new(ScalarBuffer::from(offsets)), values, nulls.finish())
+                        .map_err(|e| format!("column {}: {e}", field.name()))?,
+                )
+            }
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Error(String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
+
+fn mismatch(col: &Col, what: &str) -> Error {
+    let expected = match col {
+        Col::Bool(..) => "a boolean",
+        Col::I32(..) => "an i32",
+        Col::I64(..) => "an i64",
+        Col::U64(..) => "a u64",
+        Col::TimestampMs(..) => "an i64 timestamp",
+        Col::Str { .. } => "a string",
+        Col::Struct(_) => "a struct",
+        Col::List { .. } => "a sequence",
+    };
+    Error(format!("expected {expected}, got {what}"))
+}
+
+/// Serializes the event itself into the root struct (which has no null buffer of its own).
+struct RowSer<'a>(&'a mut StructCol);
+
+/// Serializes one value into one column.
+struct ValueSer<'a>(&'a mut Col);
+
+/// Fields of a struct, in order.
+struct FieldsSer<'a> {
+    s: &'a mut StructCol,
+    next: usize,
+    /// Whether the struct is a nested column (with its own null buffer) or the row.
+    nested: bool,
+}
+
+struct SeqSer<'a> {
+    offsets: &'a mut Vec<i32>,
+    item: &'a mut Col,
+    nulls: &'a mut NullBufferBuilder,
+    len: i32,
+}
+
+macro_rules! unsupported {
+    ($($f:ident($($t:ty),*)),* $(,)?) => {
+        $(fn $f(self, $(_: $t),*) -> Result<Self::Ok, Error> {
+            Err(Error(concat!("unsupported value: ", stringify!($f)).into()))
+        })*
+    };
+}
+
+impl<'a> ser::Serializer for RowSer<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = FieldsSer<'a>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<FieldsSer<'a>, Error> {
+        Ok(FieldsSer { s: self.0, next: 0, nested: false })
+    }
+
+    unsupported!(
+        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
+        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_f32(f32), serialize_f64(f64),
+        serialize_char(char), serialize_str(&str), serialize_bytes(&[u8]), serialize_none(), serialize_unit(),
+        serialize_unit_struct(&'static str), serialize_unit_variant(&'static str, u32, &'static str),
+    );
+    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<(), Error> {
+        Err(Error("an event must be a struct, not an enum".into()))
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(Error("an event must be a struct, not a sequence".into()))
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(Error("an event must be a struct, not a tuple".into()))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(Error("an event must be a struct, not a tuple struct".into()))
+    }
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(Error("an event must be a struct, not an enum".into()))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(Error("an event must be a struct, not a map".into()))
+    }
+    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, Error> {
+        Err(Error("an event must be a struct, not an enum".into()))
+    }
+}
+
+impl<'a> ser::Serializer for ValueSer<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = SeqSer<'a>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = FieldsSer<'a>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        match self.0 {
+            Col::Bool(b, n) => {
+                b.append(v);
+                n.append_non_null();
+                Ok(())
+            }
+            c => Err(mismatch(c, "a boolean")),
+        }
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        match self.0 {
+            Col::I32(b, n) => {
+                b.push(v);
+                n.append_non_null();
+                Ok(())
+            }
+            _ => self.serialize_i64(v.into()),
+        }
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        match self.0 {
+            Col::I64(b, n) | Col::TimestampMs(b, n) => {
+                b.push(v);
+                n.append_non_null();
+                Ok(())
+            }
+            Col::I32(b, n) => {
+                b.push(i32::try_from(v).map_err(|_| Error(format!("{v} does not fit an i32 column")))?);
+                n.append_non_null();
+                Ok(())
+            }
+            Col::U64(b, n) => {
+                b.push(u64::try_from(v).map_err(|_| Error(format!("{v} does not fit a u64 column")))?);
+                n.append_non_null();
+                Ok(())
+            }
+            c => Err(mismatch(c, "an integer")),
+        }
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        match self.0 {
+            Col::U64(b, n) => {
+                b.push(v);
+                n.append_non_null();
+                Ok(())
+            }
+            _ => self.serialize_i64(i64::try_from(v).map_err(|_| Error(format!("{v} does not fit a signed column")))?),
+        }
+    }
+    fn serialize_f32(self, _: f32) -> Result<(), Error> {
+        Err(mismatch(self.0, "a float"))
+    }
+    fn serialize_f64(self, _: f64) -> Result<(), Error> {
+        Err(mismatch(self.0, "a float"))
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        match self.0 {
+            Col::Str { offsets, data, nulls } => {
+                data.extend_from_slice(v.as_bytes());
+                offsets.push(data.len() as i32);
+                nulls.append_non_null();
+                Ok(())
+            }
+            c => Err(mismatch(c, "a string")),
+        }
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
+        Err(mismatch(self.0, "bytes"))
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.0.push_null();
+        Ok(())
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.serialize_none()
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        self.serialize_none()
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Error> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<(), Error> {
+        Err(mismatch(self.0, "an enum with data"))
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<SeqSer<'a>, Error> {
+        match self.0 {
+            Col::List { offsets, item, nulls } => {
+                let len = *offsets.last().expect("starts at 0");
+                Ok(SeqSer { offsets, item, nulls, len })
+            }
+            c => Err(mismatch(c, "a sequence")),
+        }
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(mismatch(self.0, "a tuple"))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(mismatch(self.0, "a tuple struct"))
+    }
+    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(mismatch(self.0, "an enum with data"))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(mismatch(self.0, "a map"))
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<FieldsSer<'a>, Error> {
+        match self.0 {
+            Col::Struct(s) => Ok(FieldsSer { s, next: 0, nested: true }),
+            c => Err(mismatch(c, "a struct")),
+        }
+    }
+    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, Error> {
+        Err(mismatch(self.0, "an enum with data"))
+    }
+}
+
+impl FieldsSer<'_> {
+    /// The column of field `key`: the next one in order, else found by name.
+    fn column(&mut self, key: &'static str) -> Result<&mut Col, Error> {
+        let i = if self.s.names.get(self.next).is_some_and(|n| n == key) {
+            self.next
+        } else {
+            self.s.names.iter().position(|n| n == key).ok_or_else(|| Error(format!("field {key} is not in the schema")))?
+        };
+        self.next = i + 1;
+        Ok(&mut self.s.children[i])
+    }
+}
+
+impl ser::SerializeStruct for FieldsSer<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
+        let col = self.column(key)?;
+        v.serialize(ValueSer(col)).map_err(|e| Error(format!("{key}: {e}")))
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result<(), Error> {
+        self.column(key)?.push_null();
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Error> {
+        // Every column must have grown by one; a field the value did not write is null.
+        let len = self.s.len + 1;
+        for (c, name) in self.s.children.iter_mut().zip(&self.s.names) {
+            match c.len() {
+                l if l == len => {}
+                l if l + 1 == len => c.push_null(),
+                _ => return Err(Error(format!("field {name} was written more than once"))),
+            }
+        }
+        if self.nested {
+            self.s.nulls.append_non_null();
+        }
+        self.s.len = len;
+        Ok(())
+    }
+}
+
+impl Col {
+    fn len(&self) -> usize {
+        match self {
+            Col::Bool(v, _) => v.len(),
+            Col::I32(v, _) => v.len(),
+            Col::I64(v, _) | Col::TimestampMs(v, _) => v.len(),
+            Col::U64(v, _) => v.len(),
+            Col::Str { offsets, .. } | Col::List { offsets, .. } => offsets.len() - 1,
+            Col::Struct(s) => s.len,
+        }
+    }
+}
+
+impl ser::SerializeSeq for SeqSer<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        v.serialize(ValueSer(self.item))?;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.offsets.push(self.len);
+        self.nulls.append_non_null();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        OcsfEvent,
+        ocsf::{Account, Actor, ApiActivity, Authentication, Cloud, Metadata, RawEvent, ResourceDetails, Session, User},
+    };
+
+    /// The positional builder must produce exactly what serde_arrow produces.
+    fn same_as_serde_arrow<T: OcsfEvent>(events: &[T]) {
+        let fields = T::fields().unwrap();
+        let expected = serde_arrow::to_record_batch(&fields, &events).unwrap();
+        let mut b = ColumnsBuilder::for_fields(&fields).expect("OCSF types take the fast path");
+        for e in events {
+            b.push(e).unwrap();
+        }
+        let got = b.finish().unwrap();
+        assert_eq!(got.schema(), expected.schema());
+        for (i, (g, e)) in got.columns().iter().zip(expected.columns()).enumerate() {
+            assert_eq!(g.to_data(), e.to_data(), "column {}", fields[i].name());
+        }
+    }
+
+    fn user(n: i32) -> User {
+        User {
+            uid: Some(format!("arn:aws:iam::123456789012:user/u{n}")),
+            name: (n % 2 == 0).then(|| format!("u{n}")),
+            type_id: Some(n),
+            account: (n % 3 == 0).then(|| Account { uid: Some("123456789012".into()), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn api_activity_and_authentication_match_serde_arrow() {
+        let api: Vec<ApiActivity> = (0..7)
+            .map(|n| ApiActivity {
+                time: 1_700_000_000_000 + n as i64,
+                class_uid: 6003,
+                class_name: "API Activity".into(),
+                activity_id: n,
+                status: (n % 2 == 1).then(|| "Failure".into()),
+                actor: Actor {
+                    user: (n != 3).then(|| user(n)),
+                    session: (n % 2 == 0).then(|| Session { is_mfa: Some(n == 0), created_time: Some(n as i64), ..Default::default() }),
+                    ..Default::default()
+                },
+                resources: match n {
+                    0 => None,
+                    1 => Some(vec![]),
+                    _ => Some((0..n).map(|k| ResourceDetails { uid: Some(format!("r{k}")), ..Default::default() }).collect()),
+                },
+                cloud: Cloud { provider: "AWS".into(), region: Some("us-east-1".into()), account: None },
+                metadata: Metadata {
+                    version: "1.1.0".into(),
+                    labels: (n == 4).then(|| vec!["privileged-role".into(), "x".into()]),
+                    profiles: Some(vec!["cloud".into()]),
+                    ..Default::default()
+                },
+                unmapped: (n == 5).then(|| "{\"a\":1}".into()),
+                ..Default::default()
+            })
+            .collect();
+        same_as_serde_arrow(&api);
+        let auth: Vec<Authentication> =
+            (0..4).map(|n| Authentication { user: user(n), is_mfa: (n > 1).then_some(n == 2), actor: None, ..Default::default() }).collect();
+        same_as_serde_arrow(&auth);
+        same_as_serde_arrow(&[RawEvent { raw: "{}".into(), record_index: 7, ..Default::default() }]);
+        same_as_serde_arrow::<ApiActivity>(&[]);
+    }
+
+    #[test]
+    fn a_type_with_other_fields_takes_serde_arrow() {
+        let fields = vec![Arc::new(arrow_schema::Field::new("x", DataType::Float64, false))];
+        assert!(ColumnsBuilder::for_fields(&fields).is_none());
+    }
+}
