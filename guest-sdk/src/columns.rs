@@ -80,6 +80,12 @@ impl StructCol {
     }
 }
 
+/// Appends a null (a default value under it, as Arrow arrays hold one in every slot).
+fn null<T: Default>(values: &mut Vec<T>, nulls: &mut NullBufferBuilder) {
+    values.push(T::default());
+    nulls.append_null();
+}
+
 impl Col {
     fn new(dt: &DataType) -> Option<Self> {
         let n = || NullBufferBuilder::new(0);
@@ -102,18 +108,9 @@ impl Col {
                 v.append(false);
                 n.append_null();
             }
-            Col::I32(v, n) => {
-                v.push(0);
-                n.append_null();
-            }
-            Col::I64(v, n) | Col::TimestampMs(v, n) => {
-                v.push(0);
-                n.append_null();
-            }
-            Col::U64(v, n) => {
-                v.push(0);
-                n.append_null();
-            }
+            Col::I32(v, n) => null(v, n),
+            Col::I64(v, n) | Col::TimestampMs(v, n) => null(v, n),
+            Col::U64(v, n) => null(v, n),
             Col::Str { offsets, data, nulls } => {
                 offsets.push(data.len() as i32);
                 nulls.append_null();
@@ -179,6 +176,13 @@ impl ser::Error for Error {
     }
 }
 
+/// Appends a non-null value.
+fn value<T>(values: &mut Vec<T>, nulls: &mut NullBufferBuilder, v: T) -> Result<(), Error> {
+    values.push(v);
+    nulls.append_non_null();
+    Ok(())
+}
+
 fn mismatch(col: &Col, what: &str) -> Error {
     let expected = match col {
         Col::Bool(..) => "a boolean",
@@ -218,6 +222,15 @@ macro_rules! unsupported {
     ($($f:ident($($t:ty),*)),* $(,)?) => {
         $(fn $f(self, $(_: $t),*) -> Result<Self::Ok, Error> {
             Err(Error(concat!("unsupported value: ", stringify!($f)).into()))
+        })*
+    };
+}
+
+/// Small integers go through `serialize_i64`, which fits them to the column's type.
+macro_rules! widen_to_i64 {
+    ($($f:ident($t:ty)),* $(,)?) => {
+        $(fn $f(self, v: $t) -> Result<(), Error> {
+            self.serialize_i64(v.into())
         })*
     };
 }
@@ -293,58 +306,24 @@ impl<'a> ser::Serializer for ValueSer<'a> {
             c => Err(mismatch(c, "a boolean")),
         }
     }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.serialize_i64(v.into())
-    }
+    widen_to_i64!(serialize_i8(i8), serialize_i16(i16), serialize_u8(u8), serialize_u16(u16), serialize_u32(u32));
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
         match self.0 {
-            Col::I32(b, n) => {
-                b.push(v);
-                n.append_non_null();
-                Ok(())
-            }
+            Col::I32(b, n) => value(b, n, v),
             _ => self.serialize_i64(v.into()),
         }
     }
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
         match self.0 {
-            Col::I64(b, n) | Col::TimestampMs(b, n) => {
-                b.push(v);
-                n.append_non_null();
-                Ok(())
-            }
-            Col::I32(b, n) => {
-                b.push(i32::try_from(v).map_err(|_| Error(format!("{v} does not fit an i32 column")))?);
-                n.append_non_null();
-                Ok(())
-            }
-            Col::U64(b, n) => {
-                b.push(u64::try_from(v).map_err(|_| Error(format!("{v} does not fit a u64 column")))?);
-                n.append_non_null();
-                Ok(())
-            }
+            Col::I64(b, n) | Col::TimestampMs(b, n) => value(b, n, v),
+            Col::I32(b, n) => value(b, n, i32::try_from(v).map_err(|_| Error(format!("{v} does not fit an i32 column")))?),
+            Col::U64(b, n) => value(b, n, u64::try_from(v).map_err(|_| Error(format!("{v} does not fit a u64 column")))?),
             c => Err(mismatch(c, "an integer")),
         }
     }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.serialize_i64(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.serialize_i64(v.into())
-    }
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
         match self.0 {
-            Col::U64(b, n) => {
-                b.push(v);
-                n.append_non_null();
-                Ok(())
-            }
+            Col::U64(b, n) => value(b, n, v),
             _ => self.serialize_i64(i64::try_from(v).map_err(|_| Error(format!("{v} does not fit a signed column")))?),
         }
     }
