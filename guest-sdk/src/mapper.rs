@@ -273,7 +273,7 @@ impl<T: OcsfEvent> ClassBuffer for TypedBuffer<T> {
         let events = match crate::columns::ColumnsBuilder::for_fields(&fields) {
             Some(mut columns) => {
                 for (event, row) in self.rows.iter().zip(&self.row_ids) {
-                    columns.push(event).map_err(|e| format!("{} (input row {row}): cannot build Arrow columns: {e}", T::CLASS_NAME))?;
+                    columns.push(event).map_err(|e| format!("input row {row}: {e}"))?;
                 }
                 columns.finish()
             }

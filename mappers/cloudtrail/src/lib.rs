@@ -57,7 +57,7 @@ pub enum Event {
 /// `examples/custom-mapper`).
 pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
     // Validate UTF-8 once, up front: parsing a `&str` then skips the per-string checks.
-    let text = std::str::from_utf8(rec.bytes).map_err(|u| MapError::new(format!("record is not valid UTF-8: {u}")))?;
+    let text = rec.text()?;
     let fields: Fields = serde_json::from_str(text).map_err(|e| MapError::new(format!("not a CloudTrail record (expected a JSON object): {e}")))?;
     let ct = Record::from_fields(&fields)?;
     Ok(if ct.event_name == "ConsoleLogin" { Event::Authentication(authentication(&ct, rec)) } else { Event::ApiActivity(api_activity(&ct, rec)) })
