@@ -195,25 +195,36 @@ def main():
     # The mapper alone on the same in-memory batches, one CPU: what the sandbox costs
     # (issue: wasm <= 1.25x native). Inside one run the two sides alternate batch by batch, so
     # a slow spell of the machine hits both; the ratio reported is the median of the runs'.
-    mapper = None
-    ratios = []
-    rounds = "1" if a.small else "3"
-    for _ in range(a.repeat):
-        _, _, out = measure([bench, "mapper", cdir, "--batches", "32", "--rounds", rounds], cpus=1)
-        m = json.loads(out.strip().splitlines()[-1])
-        ratios.append(m["wasm_over_native"])
-        if mapper is None:
-            mapper = m
-        for side in ("wasm", "native"):
-            key = side + "_records_per_s"
-            mapper[key] = max(mapper[key], m[key])
-        for k in ("compile_ms", "cached_load_ms", "setup_us"):
-            mapper[k] = min(mapper[k], m[k])
-    ratios.sort()
-    mapper["wasm_over_native"] = ratios[len(ratios) // 2]
-    mapper["wasm_over_native_runs"] = ratios
-    for k in ("wasm_s", "native_s"):  # one run's times; the rates above are the best runs'
-        mapper.pop(k, None)
+    # Measured with the default compile settings and, unless --small, with
+    # pipeline.mapper_inline (Cranelift's inliner: faster code, a slow and memory-hungry
+    # first compile).
+    def mapper_figures(extra):
+        mapper = None
+        ratios = []
+        rounds = "1" if a.small else "3"
+        for _ in range(a.repeat):
+            _, rss, out = measure([bench, "mapper", cdir, "--batches", "32", "--rounds", rounds] + extra, cpus=1)
+            m = json.loads(out.strip().splitlines()[-1])
+            ratios.append(m["wasm_over_native"])
+            m["peak_rss_mib"] = round(rss, 1)  # the module's compile dominates it
+            if mapper is None:
+                mapper = m
+            for side in ("wasm", "native"):
+                key = side + "_records_per_s"
+                mapper[key] = max(mapper[key], m[key])
+            for k in ("compile_ms", "cached_load_ms", "setup_us"):
+                mapper[k] = min(mapper[k], m[k])
+            mapper["peak_rss_mib"] = max(mapper["peak_rss_mib"], m["peak_rss_mib"])
+        ratios.sort()
+        mapper["wasm_over_native"] = ratios[len(ratios) // 2]
+        mapper["wasm_over_native_runs"] = ratios
+        for k in ("wasm_s", "native_s"):  # one run's times; the rates above are the best runs'
+            mapper.pop(k, None)
+        return mapper
+
+    mapper = mapper_figures([])
+    if not a.small:
+        mapper["inline"] = mapper_figures(["--inline"])
 
     big = None
     if not a.no_10x:
@@ -247,9 +258,11 @@ def main():
         print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
     for k, v in ratios.items():
         print("  %-24s %s" % (k, v))
-    print("mapper alone (%d records): wasm %.0f rec/s, native %.0f rec/s, wasm/native %.2fx; compile %.0f ms, load from cache %.2f ms, instance setup %.1f us/batch"
-          % (mapper["records"], mapper["wasm_records_per_s"], mapper["native_records_per_s"], mapper["wasm_over_native"],
-             mapper["compile_ms"], mapper["cached_load_ms"], mapper["setup_us"]))
+    for label, m in (("mapper alone", mapper), ("  with mapper_inline", mapper.get("inline"))):
+        if m:
+            print("%s (%d records): wasm %.0f rec/s, native %.0f rec/s, wasm/native %.2fx; compile %.0f ms (peak RSS %.0f MiB), load from cache %.2f ms, instance setup %.1f us/batch"
+                  % (label, m["records"], m["wasm_records_per_s"], m["native_records_per_s"], m["wasm_over_native"],
+                     m["compile_ms"], m["peak_rss_mib"], m["cached_load_ms"], m["setup_us"]))
     result = {"corpus": meta, "profile": a.profile, "rows": rows, "ten_x": big, "ratios": ratios, "mapper": mapper}
     if a.json:
         with open(a.json, "w") as f:

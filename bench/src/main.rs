@@ -60,6 +60,9 @@ enum Cmd {
         /// Timed passes over the batches (wasm and native alternate batch by batch).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Compile with Cranelift's inliner (`pipeline.mapper_inline`).
+        #[arg(long)]
+        inline: bool,
     },
     /// Runs the trawl pipeline with the natively compiled cloudtrail mapper.
     Native {
@@ -74,7 +77,10 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
         Cmd::Limit { dir, threads } => limit(&dir, threads),
-        Cmd::Mapper { dir, batches, wasm, only, rounds } => mapper_costs(&dir, batches, wasm.as_deref(), only.as_deref(), rounds),
+        Cmd::Mapper { dir, batches, wasm, only, rounds, inline } => {
+            let limits = trawl::mapper::MapperLimits { inline, ..Default::default() };
+            mapper_costs(&dir, batches, wasm.as_deref(), only.as_deref(), rounds, limits)
+        }
         Cmd::Native { config, workers } => {
             let cfg = trawl::config::Config::load(&config)?;
             let mapper = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
@@ -112,8 +118,8 @@ fn raw_batches(dir: &Path, max: usize) -> anyhow::Result<Vec<trawl::batch::RawBa
     Ok(out)
 }
 
-fn mapper_costs(dir: &Path, max_batches: usize, module: Option<&Path>, only: Option<&str>, rounds: usize) -> anyhow::Result<()> {
-    use trawl::mapper::{BatchMapper, MapperLimits, NativeMapper, WasmMapper, builtin_wasm};
+fn mapper_costs(dir: &Path, max_batches: usize, module: Option<&Path>, only: Option<&str>, rounds: usize, limits: trawl::mapper::MapperLimits) -> anyhow::Result<()> {
+    use trawl::mapper::{BatchMapper, NativeMapper, WasmMapper, builtin_wasm};
     let batches = raw_batches(dir, max_batches)?;
     let records: usize = batches.iter().map(|b| b.len()).sum();
     let file;
@@ -128,12 +134,12 @@ fn mapper_costs(dir: &Path, max_batches: usize, module: Option<&Path>, only: Opt
     let _ = std::fs::remove_dir_all(&cache);
     let null = serde_json::Value::Null;
     let t = Instant::now();
-    let wasm = WasmMapper::load(bytes, "builtin:cloudtrail", Some(&cache), &null, MapperLimits::default())?;
+    let wasm = WasmMapper::load(bytes, "builtin:cloudtrail", Some(&cache), &null, limits.clone())?;
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
     let loads = 10;
     let t = Instant::now();
     for _ in 0..loads {
-        WasmMapper::load(bytes, "builtin:cloudtrail", Some(&cache), &null, MapperLimits::default())?;
+        WasmMapper::load(bytes, "builtin:cloudtrail", Some(&cache), &null, limits.clone())?;
     }
     let cached_load_ms = t.elapsed().as_secs_f64() * 1e3 / loads as f64;
     let setups = 2000;

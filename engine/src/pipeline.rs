@@ -182,6 +182,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
         deadline: std::time::Duration::from_millis(cfg.pipeline.mapper_deadline_ms),
         max_output_bytes: (cfg.pipeline.mapper_output_mib << 20) as usize,
         fuel: cfg.pipeline.mapper_fuel,
+        inline: cfg.pipeline.mapper_inline,
     };
     let cache_dir = cfg.state.dir.join("cache");
     let mut files = Vec::new();
@@ -263,6 +264,37 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
         seconds: started.elapsed().as_secs_f64(),
         sources,
     })
+}
+
+/// Hands memory the process has freed back to the OS, at most once per interval.
+///
+/// glibc keeps freed heap pages resident, in the main heap and in every thread's arena. The
+/// pipeline allocates big short-lived buffers on one thread and frees them on another (raw
+/// batches, mapped batches, Parquet row groups), so without this RSS crept up over a long
+/// run (159 → 195 MiB from 1× to 10× input in the benchmark) while live memory stayed
+/// nearly flat. `malloc_trim` releases whole free pages in all arenas; it takes about a
+/// millisecond here, so once a second costs the writer ~0.1%.
+struct HeapTrimmer {
+    every: std::time::Duration,
+    last: Instant,
+}
+
+impl HeapTrimmer {
+    fn new(every: std::time::Duration) -> Self {
+        Self { every, last: Instant::now() }
+    }
+
+    fn tick(&mut self) {
+        if self.last.elapsed() >= self.every {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only reorganizes the allocator's free lists; it is
+            // thread-safe and invalidates no live allocation.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            self.last = Instant::now();
+        }
+    }
 }
 
 /// Per-object progress, shared by the reading and writing sides.
@@ -535,7 +567,9 @@ impl SourceRun<'_> {
             let mut since_commit = 0u64;
             let mut failure: Option<RunError> = None;
             let mut waiting: Vec<(Vec<String>, Sender<Result<(), String>>)> = Vec::new();
+            let mut trimmer = HeapTrimmer::new(std::time::Duration::from_secs(1));
             for msg in sink_rx.iter() {
+                trimmer.tick();
                 if let SinkMsg::CommitWhenSettled { keys, reply } = msg {
                     match &failure {
                         Some(e) => drop(reply.send(Err(e.to_string()))),

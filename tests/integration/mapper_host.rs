@@ -81,6 +81,20 @@ fn an_endless_loop_hits_the_deadline_and_a_trap_is_reported() {
 }
 
 #[test]
+fn with_inlining_an_endless_loop_of_calls_still_hits_the_deadline() {
+    // pipeline.mapper_inline: the inlined callee loses its entry epoch check; the loop's own
+    // check must still end the call.
+    let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
+    let limits = MapperLimits { deadline: Duration::from_millis(200), inline: true, ..MapperLimits::default() };
+    let module = wat_mapper(1 << 16, "(loop (br_if 0 (call $always))) i64.const 0", "(func $always (result i32) i32.const 1)");
+    let looping = load(&module, limits).unwrap();
+    match looping.map(&batch) {
+        Err(MapperError::Deadline { deadline_ms: 200, .. }) => {}
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+}
+
+#[test]
 fn fuel_mode_stops_an_endless_loop_deterministically_and_leaves_normal_mappers_alone() {
     let batch = raw_batch_of(&log_files(&sample_trail())[0], "dev");
     let limits = MapperLimits { fuel: Some(1_000_000), ..MapperLimits::default() };

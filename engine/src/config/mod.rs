@@ -73,6 +73,12 @@ pub struct PipelineConfig {
     /// wall-clock deadline applies, and mappers run faster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapper_fuel: Option<u64>,
+    /// Compile mappers with Cranelift's inliner: ~9% faster mapping (cloudtrail), but the
+    /// first compile of a module takes ~3× as long and ~2.2 GiB of memory instead of
+    /// ~150 MiB (later runs load it from the compile cache in a few ms). Default false, so
+    /// a first run fits a small container.
+    #[serde(default)]
+    pub mapper_inline: bool,
     /// Largest output one mapper call may return, in MiB. Default 512.
     #[serde(default = "default_mapper_output_mib")]
     pub mapper_output_mib: u64,
@@ -369,6 +375,7 @@ path = "out"
         let c = Config::parse(MINIMAL, Path::new("t.toml")).unwrap();
         assert_eq!(c.state.dir, PathBuf::from(".trawl"));
         assert_eq!(c.pipeline.batch_rows, 1024);
+        assert!(!c.pipeline.mapper_inline, "inlining is opt-in: its first compile needs GiBs");
         assert_eq!(c.dead_letter_dir(), PathBuf::from(".trawl/dead-letter"));
     }
 
