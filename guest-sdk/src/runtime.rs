@@ -20,6 +20,9 @@ pub fn ipc_encode(schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Res
 
 /// Appends record batches of one schema, as an Arrow IPC stream, to `buf`.
 pub fn ipc_encode_into(buf: &mut Vec<u8>, schema: &arrow_schema::Schema, batches: &[RecordBatch]) -> Result<(), String> {
+    // The stream is about as big as the arrays: reserving it up front saves growing a
+    // multi-MiB buffer by doubling (each step a realloc and a copy, ~1% of mapping time).
+    buf.reserve(batches.iter().map(RecordBatch::get_array_memory_size).sum::<usize>() + 4096);
     let mut w = StreamWriter::try_new(buf, schema).map_err(|e| e.to_string())?;
     for b in batches {
         w.write(b).map_err(|e| e.to_string())?;
