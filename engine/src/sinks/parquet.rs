@@ -8,6 +8,7 @@ use parquet::{
     arrow::ArrowWriter,
     basic::{Compression, ZstdLevel},
     file::properties::WriterProperties,
+    schema::types::ColumnPath,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,20 @@ pub struct ParquetConfig {
     /// zstd level, 1–22. Default 3.
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
+    /// Columns written without dictionary encoding: dotted paths as in the Parquet schema
+    /// (`metadata.uid`; a list's items are `resources.list.element.uid`); paths a file does
+    /// not have are ignored. Default: the OCSF fields that are unique per event. A dictionary
+    /// of unique values saves nothing, and while a row group is built it holds every value
+    /// plus an 8-byte index per row, so those columns alone made row groups smaller and peak
+    /// memory higher (the bench: files 7% larger, peak RSS ~8% higher at 10× input).
+    #[serde(default = "default_no_dictionary")]
+    pub no_dictionary: Vec<String>,
+}
+
+fn default_no_dictionary() -> Vec<String> {
+    ["time", "metadata.uid", "metadata.original_time", "metadata.logged_time", "api.request.uid", "finding_info.uid", "unmapped", "raw_data", "raw", "byte_offset"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_row_group_rows() -> usize {
@@ -53,11 +68,14 @@ impl FileFormat for ParquetConfig {
 
     fn open(&self, file: File, schema: SchemaRef) -> Result<Box<dyn FileWriter>, String> {
         let level = ZstdLevel::try_new(self.zstd_level).map_err(|e| format!("zstd_level: {e}"))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
-            .set_created_by(format!("trawl {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("trawl {}", env!("CARGO_PKG_VERSION")));
+        for path in &self.no_dictionary {
+            props = props.set_column_dictionary_enabled(ColumnPath::new(path.split('.').map(String::from).collect()), false);
+        }
+        let props = props.build();
         let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| e.to_string())?;
         Ok(Box::new(ParquetWriter { writer: w }))
     }
