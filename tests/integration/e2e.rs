@@ -209,10 +209,16 @@ fn parquet_memory_budget_splits_row_groups_and_keeps_every_row() {
     assert!(groups > parquet_files(&s.path("lake")).len(), "the budget should have closed row groups early ({groups} groups)");
 }
 
-/// Which columns of the lake's files carry a dictionary page, by dotted path.
-fn dictionary_columns(lake: &std::path::Path) -> BTreeMap<String, bool> {
+/// Runs the sample trail into `outputs`; which columns of the lake's files carry a
+/// dictionary page, by dotted path.
+fn dictionary_columns(outputs: &str) -> BTreeMap<String, bool> {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(outputs));
+    let (out, _) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut cols = BTreeMap::new();
-    for f in parquet_files(lake) {
+    for f in parquet_files(&s.path("lake")) {
         let reader = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
         for rg in parquet::file::reader::FileReader::metadata(&reader).row_groups() {
             for c in rg.columns() {
@@ -225,22 +231,12 @@ fn dictionary_columns(lake: &std::path::Path) -> BTreeMap<String, bool> {
 
 #[test]
 fn per_event_unique_columns_are_written_without_a_dictionary_unless_configured() {
-    let s = Scratch::new();
-    copy_tree(&sample_trail(), &s.path("trail"));
-    s.config(&config(PARQUET));
-    let (out, _) = s.run();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cols = dictionary_columns(&s.path("lake"));
+    let cols = dictionary_columns(PARQUET);
     for unique in ["time", "metadata.uid", "metadata.original_time", "api.request.uid", "unmapped"] {
         assert_eq!(cols.get(unique), Some(&false), "{unique}: {cols:?}");
     }
     assert_eq!(cols.get("api.operation"), Some(&true), "{cols:?}");
 
-    let s = Scratch::new();
-    copy_tree(&sample_trail(), &s.path("trail"));
-    s.config(&config("[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\nno_dictionary = [\"api.operation\"]\n"));
-    let (out, _) = s.run();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let cols = dictionary_columns(&s.path("lake"));
+    let cols = dictionary_columns("[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\nno_dictionary = [\"api.operation\"]\n");
     assert_eq!((cols.get("api.operation"), cols.get("metadata.uid")), (Some(&false), Some(&true)), "{cols:?}");
 }
