@@ -176,8 +176,6 @@ impl RawBatchBuilder {
             Arc::new(this.offset.finish()),
             Arc::new(this.ingest.finish()),
         ];
-        self.rows = 0;
-        self.bytes = 0;
         let batch = RecordBatch::try_new(envelope_schema(), cols).expect("builder columns match the envelope schema");
         debug_assert_eq!(batch.schema().field(0).name(), envelope::RAW);
         RawBatch { batch, seq }
