@@ -104,16 +104,23 @@ impl Default for RawBatchBuilder {
 impl RawBatchBuilder {
     /// An empty builder.
     pub fn new() -> Self {
+        Self::with_capacity(0, 0, [0; 5])
+    }
+
+    /// A builder with room for `rows` records of `raw_bytes` in all, and for the given bytes
+    /// of the connector, kind, account, region and object columns.
+    fn with_capacity(rows: usize, raw_bytes: usize, string_bytes: [usize; 5]) -> Self {
+        let [connector, kind, account, region, object] = string_bytes.map(|b| StringBuilder::with_capacity(rows, b));
         Self {
-            raw: BinaryBuilder::new(),
-            connector: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            account: StringBuilder::new(),
-            region: StringBuilder::new(),
-            object: StringBuilder::new(),
-            index: UInt64Builder::new(),
-            offset: UInt64Builder::new(),
-            ingest: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            raw: BinaryBuilder::with_capacity(rows, raw_bytes),
+            connector,
+            kind,
+            account,
+            region,
+            object,
+            index: UInt64Builder::with_capacity(rows),
+            offset: UInt64Builder::with_capacity(rows),
+            ingest: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
             rows: 0,
             bytes: 0,
         }
@@ -149,21 +156,9 @@ impl RawBatchBuilder {
         // Builders start empty after `finish`; growing a megabyte buffer from nothing for every
         // batch is a dozen reallocs and copies, and the freed steps fragment the heap (peak RSS
         // grew with run length). Batches are alike, so size the next one like this one.
-        let (rows, slack) = (self.rows, |n: usize| n + n / 8);
-        let strings = |b: &StringBuilder| StringBuilder::with_capacity(slack(rows), slack(b.values_slice().len()));
-        let next = Self {
-            raw: BinaryBuilder::with_capacity(slack(rows), slack(self.raw.values_slice().len())),
-            connector: strings(&self.connector),
-            kind: strings(&self.kind),
-            account: strings(&self.account),
-            region: strings(&self.region),
-            object: strings(&self.object),
-            index: UInt64Builder::with_capacity(slack(rows)),
-            offset: UInt64Builder::with_capacity(slack(rows)),
-            ingest: TimestampMillisecondBuilder::with_capacity(slack(rows)).with_timezone("UTC"),
-            rows: 0,
-            bytes: 0,
-        };
+        let slack = |n: usize| n + n / 8;
+        let strings = [&self.connector, &self.kind, &self.account, &self.region, &self.object].map(|b| slack(b.values_slice().len()));
+        let next = Self::with_capacity(slack(self.rows), slack(self.raw.values_slice().len()), strings);
         let mut this = std::mem::replace(self, next);
         let cols: Vec<ArrayRef> = vec![
             Arc::new(this.raw.finish()),
