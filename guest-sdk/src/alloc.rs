@@ -59,9 +59,12 @@ fn class(l: &Layout) -> Option<usize> {
 }
 
 unsafe impl GlobalAlloc for SizeClassAlloc {
+    // The fast paths (pop a free block, bump within the chunk) are all `alloc` does inline; the
+    // rest is in cold functions, so `__rust_alloc`, which every allocation calls, stays a leaf
+    // without a stack frame (in wasm, a frame costs shadow-stack global updates per call).
     #[inline]
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let Some(c) = class(&l) else { return unsafe { System.alloc(l) } };
+        let Some(c) = class(&l) else { return unsafe { system_alloc(l) } };
         // SAFETY: single-threaded, and no allocator call re-enters this one.
         let st = unsafe { &mut *self.0.get() };
         let head = st.free[c];
@@ -71,13 +74,7 @@ unsafe impl GlobalAlloc for SizeClassAlloc {
         }
         let size = 1usize << (c as u32 + MIN_SHIFT);
         if st.end - st.bump < size {
-            // The tail of the old chunk (< 64 KiB) is abandoned; it is never more than 6%.
-            let chunk = unsafe { System.alloc(Layout::from_size_align_unchecked(CHUNK, MAX_ALIGN)) };
-            if chunk.is_null() {
-                return null_mut();
-            }
-            st.bump = chunk as usize;
-            st.end = st.bump + CHUNK;
+            return unsafe { alloc_from_new_chunk(st, size) };
         }
         let p = st.bump as *mut u8;
         st.bump += size;
@@ -86,7 +83,7 @@ unsafe impl GlobalAlloc for SizeClassAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        let Some(c) = class(&l) else { return unsafe { System.dealloc(p, l) } };
+        let Some(c) = class(&l) else { return unsafe { system_dealloc(p, l) } };
         let st = unsafe { &mut *self.0.get() };
         unsafe { *(p as *mut *mut u8) = st.free[c] };
         st.free[c] = p;
@@ -111,6 +108,32 @@ unsafe impl GlobalAlloc for SizeClassAlloc {
             }
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn system_alloc(l: Layout) -> *mut u8 {
+    unsafe { System.alloc(l) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn system_dealloc(p: *mut u8, l: Layout) {
+    unsafe { System.dealloc(p, l) }
+}
+
+/// Takes a new chunk and the first `size` bytes of it. The tail of the old chunk (< 64 KiB)
+/// is abandoned; it is never more than 6%.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_from_new_chunk(st: &mut State, size: usize) -> *mut u8 {
+    let chunk = unsafe { System.alloc(Layout::from_size_align_unchecked(CHUNK, MAX_ALIGN)) };
+    if chunk.is_null() {
+        return null_mut();
+    }
+    st.bump = chunk as usize + size;
+    st.end = chunk as usize + CHUNK;
+    chunk
 }
 
 #[cfg(test)]

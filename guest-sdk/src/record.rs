@@ -34,14 +34,39 @@ pub struct RawRecord<'a> {
 impl<'a> RawRecord<'a> {
     /// The record as UTF-8 text.
     pub fn text(&self) -> Result<&'a str, MapError> {
-        std::str::from_utf8(self.bytes)
-            .map_err(|e| MapError::new(format!("record is not valid UTF-8: {e}")))
+        // std checks for ASCII a `usize` at a time, which is 4 bytes on wasm32; records are
+        // mostly ASCII, so check 16 bytes a step first and let std validate only the rest.
+        let ascii = ascii_prefix_len(self.bytes);
+        match std::str::from_utf8(&self.bytes[ascii..]) {
+            // SAFETY: bytes[..ascii] is ASCII and bytes[ascii..] was just validated; a UTF-8
+            // sequence cannot start inside ASCII, so the whole is valid UTF-8.
+            Ok(_) => Ok(unsafe { std::str::from_utf8_unchecked(self.bytes) }),
+            Err(e) => Err(MapError::new(format!(
+                "record is not valid UTF-8: invalid byte at offset {}",
+                ascii + e.valid_up_to()
+            ))),
+        }
     }
 
     /// Deserializes the record as JSON into `T` (borrowing from the record where `T` allows).
     pub fn json<T: serde::Deserialize<'a>>(&self) -> Result<T, MapError> {
         serde_json::from_slice(self.bytes).map_err(|e| MapError::new(format!("malformed JSON: {e}")))
     }
+}
+
+/// The length of the longest prefix of `b` made of whole 16-byte ASCII blocks.
+fn ascii_prefix_len(b: &[u8]) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(block) = b.get(i..i + 16) {
+        let (x, y) = block.split_at(8);
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        if (word(x) | word(y)) & HIGH != 0 {
+            break;
+        }
+        i += 16;
+    }
+    i
 }
 
 /// Column views over a decoded raw batch. Built once per batch.
@@ -118,5 +143,38 @@ impl<'a> RawBatchView<'a> {
             byte_offset: self.offset.value(i),
             ingest_time_ms: self.ingest.value(i),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(bytes: &[u8]) -> RawRecord<'_> {
+        RawRecord {
+            bytes,
+            connector: "c",
+            source_kind: "k",
+            aws_account_id: None,
+            region: None,
+            object: "o",
+            record_index: 0,
+            byte_offset: 0,
+            ingest_time_ms: 0,
+        }
+    }
+
+    #[test]
+    fn text_accepts_utf8_anywhere_and_names_the_offset_of_a_bad_byte() {
+        for prefix in [0, 5, 16, 31, 32, 40] {
+            let good = format!("{}é€{}", "a".repeat(prefix), "z".repeat(20));
+            assert_eq!(record(good.as_bytes()).text().unwrap(), good, "prefix {prefix}");
+            let mut bad = good.clone().into_bytes();
+            bad[prefix] = 0xff;
+            let err = record(&bad).text().unwrap_err().to_string();
+            assert!(err.contains(&format!("offset {prefix}")), "prefix {prefix}: {err}");
+        }
+        assert_eq!(ascii_prefix_len(&[b'a'; 40]), 32);
+        assert_eq!(ascii_prefix_len("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaé".as_bytes()), 16);
     }
 }

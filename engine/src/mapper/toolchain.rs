@@ -34,6 +34,14 @@ impl Route {
     }
 }
 
+/// Code-generation flags for every mapper build, whatever the route.
+///
+/// LLVM's default inline threshold leaves many small functions as calls. That is cheap
+/// natively, but in wasmtime every call pays a stack-limit and an epoch check, and wasmtime
+/// does not inline by default (its inliner needs GiBs to compile a mapper). Inlining more in
+/// LLVM made the cloudtrail mapper ~7% faster for ~15% more code (`bench mapper`).
+pub const WASM_CODEGEN_FLAGS: &str = "-C llvm-args=-inline-threshold=1000";
+
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "wasi-libc"];
 
 fn debian_ready() -> bool {
@@ -120,7 +128,7 @@ pub fn build(dir: &Path, profile: &str, target_root: &Path, route: &Route) -> Re
                 .env(
                     "RUSTFLAGS",
                     format!(
-                        "-C linker={} -C link-self-contained=no -L native=/usr/lib/wasm32-wasi --remap-path-prefix={}=. --remap-path-prefix={home}=~/.cargo",
+                        "-C linker={} -C link-self-contained=no -L native=/usr/lib/wasm32-wasi --remap-path-prefix={}=. --remap-path-prefix={home}=~/.cargo {WASM_CODEGEN_FLAGS}",
                         lld.display(),
                         repo.display()
                     ),
@@ -136,6 +144,12 @@ pub fn build(dir: &Path, profile: &str, target_root: &Path, route: &Route) -> Re
                 cmd.env_remove(k);
             }
         }
+    }
+    if *route == Route::Rustup {
+        // Through the target's variable, so host build scripts keep their flags; a value the
+        // user set wins.
+        let flags = std::env::var("CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS").unwrap_or_else(|_| WASM_CODEGEN_FLAGS.to_string());
+        cmd.env("CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS", flags);
     }
     cmd.current_dir(dir)
         .args(["build", "--quiet", "--profile", profile, "--target", "wasm32-wasip1", "--target-dir"])
