@@ -73,8 +73,8 @@ pub struct PipelineConfig {
     /// wall-clock deadline applies, and mappers run faster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapper_fuel: Option<u64>,
-    /// Compile mappers with Cranelift's inliner: ~9% faster mapping (cloudtrail), but the
-    /// first compile of a module takes ~3× as long and ~2.2 GiB of memory instead of
+    /// Compile mappers with Cranelift's inliner: ~7% faster mapping (cloudtrail), but the
+    /// first compile of a module takes ~2× as long and ~2.2 GiB of memory instead of
     /// ~150 MiB (later runs load it from the compile cache in a few ms). Default false, so
     /// a first run fits a small container.
     #[serde(default)]

@@ -48,8 +48,8 @@ pub struct MapperLimits {
     /// applies either way.
     pub fuel: Option<u64>,
     /// Let Cranelift inline small functions within the module. The cloudtrail mapper then
-    /// maps ~9% faster (every wasm function entry pays an epoch check, and LLVM leaves many
-    /// small functions un-inlined), but compiling it takes ~3× as long and ~2.2 GiB of
+    /// maps ~7% faster (every wasm function entry pays an epoch check, and LLVM leaves many
+    /// small functions un-inlined), but compiling it takes ~2× as long and ~2.2 GiB of
     /// memory instead of ~150 MiB. Compiling happens once per module and machine (then the
     /// compile cache answers), yet a first run in a small container would be killed for it,
     /// so it is off unless asked for.
