@@ -175,4 +175,14 @@ mod tests {
             a.dealloc(b, big);
         }
     }
+
+    #[test]
+    fn blocks_carved_across_chunks_do_not_overlap() {
+        let a = SizeClassAlloc::new();
+        let l = Layout::from_size_align(40 << 10, 16).unwrap(); // the 64 KiB class: 16 per chunk
+        let mut blocks: Vec<usize> = (0..40).map(|_| unsafe { a.alloc(l) } as usize).collect();
+        assert!(blocks.iter().all(|&p| p != 0 && p % 16 == 0));
+        blocks.sort();
+        assert!(blocks.windows(2).all(|w| w[1] - w[0] >= 64 << 10), "overlapping blocks: {blocks:x?}");
+    }
 }
