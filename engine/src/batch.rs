@@ -1,7 +1,7 @@
 //! The raw batch: records from any source, in one Arrow envelope schema
 //! ([`trawl_guest_sdk::abi::envelope_schema`]), ready for a mapper.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow_array::{
     Array, ArrayRef, RecordBatch,
@@ -10,6 +10,32 @@ use arrow_array::{
     types::UInt64Type,
 };
 use trawl_guest_sdk::abi::{envelope, envelope_schema};
+
+/// Where each envelope column is, found by name once: host code never hard-codes a position,
+/// so a column added to the envelope (in an ABI minor version) cannot shift the others.
+struct Columns {
+    raw: usize,
+    account: usize,
+    region: usize,
+    object: usize,
+    index: usize,
+    offset: usize,
+    ingest: usize,
+}
+
+static COLUMNS: LazyLock<Columns> = LazyLock::new(|| {
+    let schema = envelope_schema();
+    let at = |name: &str| schema.index_of(name).unwrap_or_else(|_| panic!("the envelope has no column {name}"));
+    Columns {
+        raw: at(envelope::RAW),
+        account: at(envelope::AWS_ACCOUNT_ID),
+        region: at(envelope::REGION),
+        object: at(envelope::OBJECT),
+        index: at(envelope::RECORD_INDEX),
+        offset: at(envelope::BYTE_OFFSET),
+        ingest: at(envelope::INGEST_TIME),
+    }
+});
 
 /// A batch of raw records plus provenance. Cheap to clone (Arrow buffers are shared).
 #[derive(Debug, Clone)]
@@ -38,26 +64,27 @@ impl RawBatch {
 
     /// Provenance of row `i`: `(object, record_index, byte_offset)`.
     pub fn provenance(&self, i: usize) -> (&str, u64, u64) {
-        let object = self.batch.column(5).as_string::<i32>().value(i);
-        let index = self.batch.column(6).as_primitive::<UInt64Type>().value(i);
-        let offset = self.batch.column(7).as_primitive::<UInt64Type>().value(i);
+        let c = &*COLUMNS;
+        let object = self.batch.column(c.object).as_string::<i32>().value(i);
+        let index = self.batch.column(c.index).as_primitive::<UInt64Type>().value(i);
+        let offset = self.batch.column(c.offset).as_primitive::<UInt64Type>().value(i);
         (object, index, offset)
     }
 
     /// When row `i` was read (ms since the epoch).
     pub fn ingest_ms(&self, i: usize) -> i64 {
-        self.batch.column(8).as_primitive::<arrow_array::types::TimestampMillisecondType>().value(i)
+        self.batch.column(COLUMNS.ingest).as_primitive::<arrow_array::types::TimestampMillisecondType>().value(i)
     }
 
     /// Raw bytes of row `i`.
     pub fn raw(&self, i: usize) -> &[u8] {
-        self.batch.column(0).as_binary::<i32>().value(i)
+        self.batch.column(COLUMNS.raw).as_binary::<i32>().value(i)
     }
 
     /// `(account id, region)` of row `i`, when known.
     pub fn account_region(&self, i: usize) -> (Option<&str>, Option<&str>) {
-        let acct = self.batch.column(3).as_string::<i32>();
-        let region = self.batch.column(4).as_string::<i32>();
+        let acct = self.batch.column(COLUMNS.account).as_string::<i32>();
+        let region = self.batch.column(COLUMNS.region).as_string::<i32>();
         (
             (!acct.is_null(i)).then(|| acct.value(i)),
             (!region.is_null(i)).then(|| region.value(i)),

@@ -1,6 +1,7 @@
 //! `trawl check`: per connector, do the credentials resolve to the expected account; per
-//! source, does one cheap read call that needs the source's permission succeed; per output,
-//! can it be reached. Nothing is written and no queue message is received.
+//! source, does one cheap read call that needs the source's permission succeed (each source's
+//! [`probe`](crate::sources::SourceSpec::probe)); per output, can it be reached. Nothing is
+//! written and no queue message is received.
 
 use serde::Serialize;
 
@@ -8,7 +9,6 @@ use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     config::{Config, ConnectorConfig},
     sinks::OutputConfig,
-    sources::SourceConfig,
 };
 
 /// One line of the check.
@@ -54,14 +54,6 @@ pub fn check(cfg: &Config, only: Option<&str>) -> Vec<CheckResult> {
     out
 }
 
-fn source_label(s: &SourceConfig, c: &ConnectorConfig) -> String {
-    match s {
-        SourceConfig::CloudtrailFiles(f) => format!("cloudtrail_files {}", f.path.display()),
-        SourceConfig::CloudtrailS3(t) => format!("cloudtrail_s3 s3://{}/{}", t.bucket, t.prefix.trim_matches('/')),
-        SourceConfig::Sqs(q) => format!("sqs {}", q.queue_url(c).unwrap_or("?")),
-    }
-}
-
 fn check_connector(c: &ConnectorConfig, out: &mut Vec<CheckResult>) {
     let session = if c.sources.iter().any(|s| s.needs_aws()) {
         let r = AwsSession::connect(&c.aws_target());
@@ -74,7 +66,7 @@ fn check_connector(c: &ConnectorConfig, out: &mut Vec<CheckResult>) {
         None
     };
     for s in &c.sources {
-        let label = source_label(s, c);
+        let label = s.label(c);
         let session = match &session {
             Some(Ok(sess)) => Some(sess),
             Some(Err(_)) => {
@@ -84,55 +76,15 @@ fn check_connector(c: &ConnectorConfig, out: &mut Vec<CheckResult>) {
             }
             None => None,
         };
-        out.push(match check_source(s, c, session) {
+        out.push(match s.probe(c, session) {
             Ok(detail) => CheckResult::ok(&c.name, label, detail),
             Err(e) => CheckResult::failed(&c.name, label, &e),
         });
     }
 }
 
-fn check_source(s: &SourceConfig, c: &ConnectorConfig, session: Option<&AwsSession>) -> Result<String, AwsError> {
-    let session = || session.ok_or_else(|| AwsError { code: "NoCredentials".into(), message: "no AWS session".into(), permission: None });
-    match s {
-        SourceConfig::CloudtrailFiles(f) => match std::fs::read_dir(&f.path) {
-            Ok(_) => Ok(format!("{} is readable", f.path.display())),
-            Err(e) => Err(AwsError { code: "NotReadable".into(), message: format!("{}: {e}", f.path.display()), permission: None }),
-        },
-        SourceConfig::CloudtrailS3(t) => {
-            let s3 = session()?.s3();
-            let p = t.prefix.trim_matches('/');
-            let prefix = if p.is_empty() { "AWSLogs/".to_string() } else { format!("{p}/AWSLogs/") };
-            let r = runtime().block_on(s3.list_objects_v2().bucket(&t.bucket).prefix(&prefix).max_keys(1).send());
-            match r {
-                Ok(o) if o.key_count().unwrap_or(0) == 0 => Ok(format!("s3:ListBucket OK; nothing under {prefix} yet")),
-                Ok(_) => Ok("s3:ListBucket OK (s3:GetObject is checked when objects are read)".into()),
-                Err(e) => Err(bucket_error(describe(&e, "s3:ListBucket"), &t.bucket)),
-            }
-        }
-        SourceConfig::Sqs(q) => {
-            let url = q.queue_url(c).map_err(|m| AwsError { code: "Config".into(), message: m, permission: None })?;
-            let sqs = session()?.sqs();
-            let r = runtime().block_on(
-                sqs.get_queue_attributes().queue_url(url).attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).send(),
-            );
-            match r {
-                Ok(o) => {
-                    let n = o.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).cloned().unwrap_or_default();
-                    Ok(format!("sqs:GetQueueAttributes OK; about {n} messages waiting"))
-                }
-                Err(e) => {
-                    let mut e = describe(&e, "sqs:GetQueueAttributes");
-                    if e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
-                        e.message = format!("queue {url} does not exist");
-                    }
-                    Err(e)
-                }
-            }
-        }
-    }
-}
-
-fn bucket_error(mut e: AwsError, bucket: &str) -> AwsError {
+/// Says which bucket, when it does not exist.
+pub(crate) fn bucket_error(mut e: AwsError, bucket: &str) -> AwsError {
     if e.code == "NoSuchBucket" {
         e.message = format!("bucket {bucket} does not exist");
     }

@@ -240,3 +240,44 @@ fn per_event_unique_columns_are_written_without_a_dictionary_unless_configured()
     let cols = dictionary_columns("[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\nno_dictionary = [\"api.operation\"]\n");
     assert_eq!((cols.get("api.operation"), cols.get("metadata.uid")), (Some(&false), Some(&true)), "{cols:?}");
 }
+
+/// The commit protocol: a crash after the files of a commit are published but before its
+/// checkpoints are written is finished by the next run (the prepared commit is rolled
+/// forward), so nothing is read or written again.
+#[test]
+fn a_crash_between_publishing_and_checkpointing_is_rolled_forward_without_duplicates() {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    let outputs = format!("{PARQUET}[[outputs]]\ntype = \"ndjson\"\npath = \"siem\"\n");
+    s.config(&config(&outputs).replace("[state]", "[pipeline]\ncommit_every_records = 2\nworkers = 2\n[state]"));
+    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["run", "--config", "config.toml", "--quiet"])
+        .current_dir(s.dir.path())
+        .env("TRAWL_FAULT", "abort_after_publish")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success() && crashed.status.code().is_none(), "aborted by a signal: {:?}", crashed.status);
+    let published = parquet_files(&s.path("lake"));
+    assert!(!published.is_empty(), "the first commit's files were published before the abort");
+
+    let (out, summary) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let input = input_records(&s.path("trail"));
+    let mut want: Vec<String> = input.iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
+    want.sort();
+    let mut got: Vec<String> = parquet_files(&s.path("lake")).iter().flat_map(|f| read_parquet(f)).flat_map(|b| strings_at(&b, "metadata.uid")).map(Option::unwrap).collect();
+    got.sort();
+    assert_eq!(got, want, "Parquet: every record exactly once");
+    let mut ndjson: Vec<String> = Vec::new();
+    for f in walk(&s.path("siem")).into_iter().filter(|f| f.to_string_lossy().ends_with(".json")) {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            ndjson.push(serde_json::from_str::<serde_json::Value>(line).unwrap()["metadata"]["uid"].as_str().unwrap().to_string());
+        }
+    }
+    ndjson.sort();
+    assert_eq!(ndjson, want, "NDJSON: every record exactly once");
+    assert!(summary.counts.records_read < input.len() as u64, "the rolled-forward commit's objects are not read again");
+    for f in &published {
+        assert!(f.exists(), "{} stays published", f.display());
+    }
+}

@@ -6,12 +6,15 @@
 //! - the mapper host (loading, sandbox, isolation) → `mapper_host.rs`;
 //! - embedded mapper freshness → `stale.rs`;
 //! - AWS sources, the S3 output, auth modes and `trawl check`, against moto → `aws.rs`;
+//! - a source that needs a wire fake (`common/fakes.rs`) → a file named after it
+//!   (`cloudtrail_lookup.rs`);
 //! - the authoring loop and `examples/custom-mapper` → `custom_mapper.rs`.
 
 mod common;
 
 mod aws;
 mod bad_input;
+mod cloudtrail_lookup;
 mod custom_mapper;
 mod e2e;
 mod golden;

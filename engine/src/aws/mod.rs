@@ -141,6 +141,23 @@ impl AuthConfig {
     }
 }
 
+/// The services trawl calls, by the ids of `AWS_ENDPOINT_URL_<SERVICE>` in lower case: the
+/// keys of a connector's `endpoints` table.
+pub const SERVICES: &[&str] = &["s3", "sqs", "sts", "iam", "ec2", "cloudtrail", "guardduty", "inspector2", "shield", "redshift", "cloudwatch", "cloudwatch_logs"];
+
+/// Checks the keys of an `endpoints` table.
+pub fn check_endpoints(endpoints: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in endpoints {
+        if !SERVICES.contains(&k.as_str()) {
+            return Err(format!("endpoints: unknown service {k:?}; known: {}", SERVICES.join(", ")));
+        }
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(format!("endpoints.{k}: expected an http:// or https:// URL, got {v:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// Where and how to reach AWS: what a connector or an S3 output configures.
 #[derive(Debug, Clone)]
 pub struct AwsTarget {
@@ -148,6 +165,8 @@ pub struct AwsTarget {
     pub region: String,
     /// Endpoint override (VPC endpoints, emulators). S3 then uses path-style addressing.
     pub endpoint_url: Option<String>,
+    /// Per-service overrides of `endpoint_url` (keys from [`SERVICES`]).
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// Credentials.
     pub auth: AuthConfig,
     /// SDK attempts per call, including the first (throttling and 5xx are retried with backoff).
@@ -163,7 +182,32 @@ pub struct AwsSession {
     pub account_id: String,
     /// The caller ARN.
     pub arn: String,
-    path_style: bool,
+    target: AwsTarget,
+}
+
+impl AwsTarget {
+    /// The endpoint for `service` (an id of [`SERVICES`]): the connector's `endpoints` entry,
+    /// else `AWS_ENDPOINT_URL_<SERVICE>` from the environment, else `endpoint_url`; `None`
+    /// for AWS's own.
+    pub fn endpoint(&self, service: &str) -> Option<String> {
+        debug_assert!(SERVICES.contains(&service), "{service}");
+        self.endpoints
+            .get(service)
+            .cloned()
+            .or_else(|| std::env::var(format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase())).ok().filter(|v| !v.is_empty()))
+            .or_else(|| self.endpoint_url.clone())
+    }
+}
+
+/// A client of one service from the session's config, with the service's endpoint.
+macro_rules! service_client {
+    ($session:expr, $sdk:ident, $service:literal) => {{
+        let mut b = $sdk::config::Builder::from(&$session.sdk);
+        if let Some(url) = $session.target.endpoint($service) {
+            b = b.endpoint_url(url);
+        }
+        $sdk::Client::from_conf(b.build())
+    }};
 }
 
 impl AwsSession {
@@ -173,14 +217,14 @@ impl AwsSession {
     }
 
     async fn connect_async(target: &AwsTarget) -> Result<AwsSession, AwsError> {
-        let base = |creds: Option<SharedCredentialsProvider>| {
+        let base = |creds: Option<SharedCredentialsProvider>, endpoint: Option<String>| {
             let mut l = aws_config::defaults(BehaviorVersion::latest())
                 .region(Region::new(target.region.clone()))
                 .retry_config(RetryConfig::standard().with_max_attempts(target.max_attempts.max(1)))
                 .timeout_config(
                     aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).read_timeout(Duration::from_secs(120)).build(),
                 );
-            if let Some(url) = &target.endpoint_url {
+            if let Some(url) = endpoint {
                 l = l.endpoint_url(url);
             }
             if let Some(c) = creds {
@@ -192,22 +236,23 @@ impl AwsSession {
             SharedCredentialsProvider::new(Credentials::new(akid, secret, token.clone(), None, "trawl-config"))
         };
         let sdk = match &target.auth {
-            AuthConfig::Default => base(None).load().await,
+            AuthConfig::Default => base(None, target.endpoint_url.clone()).load().await,
             AuthConfig::Basic { access_key_id, secret_access_key, session_token } => {
-                base(Some(static_creds(access_key_id, secret_access_key, session_token))).load().await
+                base(Some(static_creds(access_key_id, secret_access_key, session_token)), target.endpoint_url.clone()).load().await
             }
             AuthConfig::AssumeRole { role_arn, session_name, external_id, access_key_id, secret_access_key, session_token, .. } => {
                 let base_creds = match (access_key_id, secret_access_key) {
                     (Some(a), Some(s)) => Some(static_creds(a, s, session_token)),
                     _ => None,
                 };
-                let base_sdk = base(base_creds).load().await;
+                // AssumeRole goes to STS: its endpoint, not the connector's default one.
+                let base_sdk = base(base_creds, target.endpoint("sts")).load().await;
                 let mut b = AssumeRoleProvider::builder(role_arn).session_name(session_name).region(Region::new(target.region.clone())).configure(&base_sdk);
                 if let Some(id) = external_id {
                     b = b.external_id(id);
                 }
                 let provider = b.build().await;
-                base(Some(SharedCredentialsProvider::new(provider))).load().await
+                base(Some(SharedCredentialsProvider::new(provider)), target.endpoint_url.clone()).load().await
             }
             AuthConfig::InstanceProfile { imds_endpoint, .. } => {
                 let mut b = aws_config::imds::credentials::ImdsCredentialsProvider::builder();
@@ -218,10 +263,11 @@ impl AwsSession {
                         .build();
                     b = b.imds_client(client);
                 }
-                base(Some(SharedCredentialsProvider::new(b.build()))).load().await
+                base(Some(SharedCredentialsProvider::new(b.build())), target.endpoint_url.clone()).load().await
             }
         };
-        let sts = aws_sdk_sts::Client::new(&sdk);
+        let mut session = AwsSession { sdk, account_id: String::new(), arn: String::new(), target: target.clone() };
+        let sts = session.sts();
         let who = sts.get_caller_identity().send().await.map_err(|e| describe(&e, "sts:GetCallerIdentity").with_context(format!("credentials ({} auth)", target.auth.mode())))?;
         let account_id = who.account().unwrap_or_default().to_string();
         let arn = who.arn().unwrap_or_default().to_string();
@@ -234,18 +280,42 @@ impl AwsSession {
                 permission: None,
             });
         }
-        Ok(AwsSession { sdk, account_id, arn, path_style: target.endpoint_url.is_some() })
+        (session.account_id, session.arn) = (account_id, arn);
+        Ok(session)
+    }
+
+    /// The endpoint a service's calls go to, when not AWS's own.
+    pub fn endpoint(&self, service: &str) -> Option<String> {
+        self.target.endpoint(service)
     }
 
     /// An S3 client (path-style addressing when an endpoint is configured).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.path_style).build();
-        aws_sdk_s3::Client::from_conf(conf)
+        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
+        if let Some(url) = self.endpoint("s3") {
+            b = b.endpoint_url(url).force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
     }
 
     /// An SQS client.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.sdk)
+        service_client!(self, aws_sdk_sqs, "sqs")
+    }
+
+    /// An STS client.
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        service_client!(self, aws_sdk_sts, "sts")
+    }
+
+    /// A CloudTrail client for `region`.
+    #[cfg(feature = "cloudtrail")]
+    pub fn cloudtrail_in(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let mut b = aws_sdk_cloudtrail::config::Builder::from(&self.sdk).region(Region::new(region.to_string()));
+        if let Some(url) = self.endpoint("cloudtrail") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_cloudtrail::Client::from_conf(b.build())
     }
 }
 
@@ -269,6 +339,25 @@ mod tests {
         assert_eq!(parse_s3_url("s3://b"), Some(("b".into(), "".into())));
         assert_eq!(parse_s3_url("s3:///x"), None);
         assert_eq!(parse_s3_url("/tmp/x"), None);
+    }
+
+    #[test]
+    fn service_endpoints_come_from_the_table_then_the_environment_then_endpoint_url() {
+        let mut t = AwsTarget { region: "us-east-1".into(), endpoint_url: Some("http://all".into()), endpoints: Default::default(), auth: AuthConfig::Default, max_attempts: 1 };
+        t.endpoints.insert("cloudtrail".into(), "http://ct".into());
+        assert_eq!(t.endpoint("cloudtrail").as_deref(), Some("http://ct"));
+        assert_eq!(t.endpoint("sqs").as_deref(), Some("http://all"));
+        // SAFETY: the variable is unique to this test.
+        unsafe { std::env::set_var("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "http://logs") };
+        assert_eq!(t.endpoint("cloudwatch_logs").as_deref(), Some("http://logs"));
+        t.endpoint_url = None;
+        assert_eq!(t.endpoint("s3"), None);
+        let mut bad = std::collections::BTreeMap::new();
+        bad.insert("cloudtrial".to_string(), "http://x".to_string());
+        assert!(check_endpoints(&bad).unwrap_err().contains("unknown service \"cloudtrial\""));
+        bad.clear();
+        bad.insert("sqs".to_string(), "localhost:1".to_string());
+        assert!(check_endpoints(&bad).unwrap_err().contains("endpoints.sqs"));
     }
 
     #[test]

@@ -33,9 +33,11 @@ pub struct Cli {
 enum Command {
     /// Run every connector and source in the config once, then exit.
     ///
-    /// Objects finished in earlier runs are skipped. Records that cannot be written go to the
-    /// dead-letter output with their reason and provenance. Exit code 0 when everything was
-    /// written, 1 when something was dead-lettered or failed, 2 on a fatal error.
+    /// Objects finished in earlier runs are skipped, and cursor sources resume where they
+    /// were. Records that cannot be written go to the dead-letter output with their reason and
+    /// provenance. Exit code 0 when everything was written, 1 when something was
+    /// dead-lettered, failed or is left for the next run, 2 on a fatal error.
+    #[command(after_long_help = crate::sources::help())]
     Run {
         /// The TOML config (see examples/quickstart.toml).
         #[arg(short, long, value_name = "FILE")]
@@ -50,7 +52,8 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
         /// First day (UTC) for backfill sources such as cloudtrail_s3: YYYY-MM-DD or <N>d
-        /// (N days ago). Overrides the sources' `since`.
+        /// (N days ago). Overrides the sources' `since` (for cursor sources such as
+        /// cloudtrail_lookup, only where a lane has no cursor yet).
         #[arg(long, value_name = "DAY")]
         since: Option<String>,
         /// Last day (UTC), inclusive; same forms. Overrides the sources' `until`.
@@ -67,6 +70,7 @@ enum Command {
     /// and output: one cheap read call that needs the permission the source needs. Prints OK
     /// or FAILED with the AWS error code and the missing permission; exit code 1 on any
     /// failure. Writes nothing and receives no queue message.
+    #[command(after_long_help = crate::sources::help())]
     Check {
         /// The TOML config.
         #[arg(short, long, value_name = "FILE")]
@@ -294,7 +298,7 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
     let c = &s.counts;
     let rate = if s.seconds > 0.0 { c.records_read as f64 / s.seconds } else { 0.0 };
     println!(
-        "trawl run {}: {} records from {} objects ({}) in {:.2} s ({:.0} records/s)",
+        "trawl run {}: {} records from {} units ({}) in {:.2} s ({:.0} records/s)",
         s.run_id,
         c.records_read,
         c.objects_read,
@@ -305,7 +309,10 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
     println!("  written        {:>8} records → {} events in {} files", c.records_written, c.events_written, s.files_written);
     println!("  skipped        {:>8} (dropped by the mapper)", c.records_skipped);
     println!("  dead-lettered  {:>8}", c.records_dead_lettered);
-    println!("  objects        {:>8} read, {} already done, {} failed", c.objects_read, c.objects_already_done, c.objects_failed);
+    println!("  units          {:>8} read, {} already done, {} failed", c.objects_read, c.objects_already_done, c.objects_failed);
+    if c.objects_retry_later > 0 {
+        println!("  retry later    {:>8} (could not be read now; not checkpointed, the next run reads them)", c.objects_retry_later);
+    }
     for src in &s.sources {
         if let Some(e) = &src.error {
             println!("  FAILED source {} / {}: {e}", src.connector, src.source);

@@ -85,6 +85,10 @@ pub struct PipelineConfig {
     /// Commit (finish output files, checkpoint) after about this many records. Default 1,000,000.
     #[serde(default = "default_commit_every_records")]
     pub commit_every_records: u64,
+    /// Sources run at the same time (each on its own thread, sharing the mapper workers).
+    /// API sources spend most of their time waiting on AWS, so several overlap well. Default 4.
+    #[serde(default = "default_max_concurrent_sources")]
+    pub max_concurrent_sources: usize,
     /// Fail the run when more than this fraction of a source's records is dead-lettered
     /// (checked from 1,000 records on, and at the source's end). Unset: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +109,9 @@ fn default_mapper_output_mib() -> u64 {
 }
 fn default_commit_every_records() -> u64 {
     1_000_000
+}
+fn default_max_concurrent_sources() -> usize {
+    4
 }
 
 impl Default for PipelineConfig {
@@ -136,6 +143,11 @@ pub struct ConnectorConfig {
     /// S3 then uses path-style addressing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// Per-service endpoint overrides, by the service ids of `AWS_ENDPOINT_URL_<SERVICE>` in
+    /// lower case (`s3`, `sqs`, `cloudtrail`, …); each takes precedence over `endpoint_url`
+    /// for its service. Users of interface VPC endpoints need one per service.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub endpoints: std::collections::BTreeMap<String, String>,
     /// The SQS queue receiving S3 notifications for CloudTrail data events (source `sqs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sqs_url: Option<String>,
@@ -174,7 +186,13 @@ pub enum InspectorPullMode {
 impl ConnectorConfig {
     /// Where and how this connector reaches AWS.
     pub fn aws_target(&self) -> AwsTarget {
-        AwsTarget { region: self.region.clone(), endpoint_url: self.endpoint_url.clone(), auth: self.auth.clone(), max_attempts: self.max_attempts }
+        AwsTarget {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            endpoints: self.endpoints.clone(),
+            auth: self.auth.clone(),
+            max_attempts: self.max_attempts,
+        }
     }
 }
 
@@ -252,6 +270,7 @@ impl Config {
                 return Err(format!("connector {:?} has no [[connectors.sources]]", c.name));
             }
             c.auth.check().map_err(|e| format!("connector {:?}: {e}", c.name))?;
+            crate::aws::check_endpoints(&c.endpoints).map_err(|e| format!("connector {:?}: {e}", c.name))?;
             if c.max_attempts == 0 {
                 return Err(format!("connector {:?}: max_attempts must be at least 1", c.name));
             }
@@ -267,8 +286,8 @@ impl Config {
         for o in &self.outputs {
             o.check(self)?;
         }
-        if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) {
-            return Err("pipeline.batch_rows and pipeline.workers must be at least 1".into());
+        if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) || self.pipeline.max_concurrent_sources == 0 {
+            return Err("pipeline.batch_rows, pipeline.workers and pipeline.max_concurrent_sources must be at least 1".into());
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use trawl_guest_sdk::time::civil_from_days;
 
 use super::{FileFormat, FileWriter, SinkError, s3_upload::S3Destination};
+use crate::state::StagedFile;
 
 /// Where finished files are published.
 pub enum Destination {
@@ -52,7 +53,7 @@ struct OpenFile {
     ident: Sha256,
 }
 
-/// A file published by [`LakeSink::commit`].
+/// A file published by [`Destination::publish`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenFile {
     /// Final path.
@@ -65,9 +66,9 @@ pub struct WrittenFile {
 ///
 /// Contract: [`write`](Self::write) buffers events into temporary files (under
 /// `<root>/.tmp/` for a local root, a local staging directory for S3), invisible to readers of
-/// the layout. [`commit`](Self::commit) finishes and fsyncs every open file and publishes it:
-/// a rename (atomic on one filesystem) or an S3 upload (atomic per object); only then are
-/// the events durable and visible. File names are the sha256 of the events' identities
+/// the layout. [`stage`](Self::stage) finishes and fsyncs every open file for a commit, and
+/// [`Destination::publish`] publishes them: a rename (atomic on one filesystem) or an S3
+/// upload (atomic per object); only then are the events visible. File names are the sha256 of the events' identities
 /// (object, record index), so writing the same records again yields the same name and
 /// replaces the file rather than duplicating it.
 pub struct LakeSink {
@@ -82,28 +83,36 @@ pub struct LakeSink {
 }
 
 impl LakeSink {
-    /// A sink rooted at the local directory `root`. Leftover temporary files from a crashed
-    /// run are removed.
+    /// A sink rooted at the local directory `root`, staging files in `<root>/.tmp/`.
     pub fn new(root: &Path, format: Arc<dyn FileFormat>) -> Result<Self, SinkError> {
         Self::with_destination(Destination::Local(root.to_path_buf()), &root.join(".tmp"), format)
     }
 
-    /// A sink publishing to `dest`, staging files in `tmp_dir` (emptied first).
+    /// A sink publishing to `dest`, staging files in `tmp_dir`. Leftover staged files are
+    /// removed by [`clean_staging`](Self::clean_staging), once a prepared commit that may
+    /// name them has been rolled forward.
     pub fn with_destination(dest: Destination, tmp_dir: &Path, format: Arc<dyn FileFormat>) -> Result<Self, SinkError> {
-        let tmp = tmp_dir;
+        Ok(Self { dest, tmp_dir: tmp_dir.to_path_buf(), format, open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+    }
+
+    /// Empties the staging directory (files of a crashed run that no commit names).
+    pub fn clean_staging(&mut self) -> Result<(), SinkError> {
+        let tmp = &self.tmp_dir;
         if tmp.exists() {
             std::fs::remove_dir_all(tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot clean temporary files: {e}")))?;
         }
         std::fs::create_dir_all(tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
-        Ok(Self { dest, tmp_dir: tmp.to_path_buf(), format, open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+        Ok(())
+    }
+
+    /// The destination files are published to.
+    pub fn destination(&self) -> &Destination {
+        &self.dest
     }
 
     /// Where files go, for messages: a directory or `s3://bucket/prefix`.
     pub fn location(&self) -> String {
-        match &self.dest {
-            Destination::Local(root) => root.display().to_string(),
-            Destination::S3(s3) => s3.url(""),
-        }
+        self.dest.location()
     }
 
     /// Writes events of one class. `rows[i]` is the input row of event `i`; `part(row)` says
@@ -154,7 +163,7 @@ impl LakeSink {
     fn append(&mut self, key: PartitionKey, batch: RecordBatch, ident: Sha256) -> Result<(), SinkError> {
         if !self.open.contains_key(&key) {
             self.seq += 1;
-            let tmp = self.tmp_dir.join(format!("{}-{}.{}", std::process::id(), self.seq, self.format.extension()));
+            let tmp = self.tmp_dir.join(format!("{}-{}.{}.tmp", std::process::id(), self.seq, self.format.extension()));
             let file = File::create(&tmp).map_err(|e| SinkError::new(tmp.display(), format!("cannot create: {e}")))?;
             let writer = self.format.open(file, batch.schema()).map_err(|e| SinkError::new(tmp.display(), e))?;
             self.open.insert(key.clone(), OpenFile { writer, tmp, rows: 0, ident: Sha256::new() });
@@ -206,28 +215,56 @@ impl LakeSink {
         Ok(())
     }
 
-    /// Finishes every open file and publishes all finished files. Returns what was published.
-    pub fn commit(&mut self) -> Result<Vec<WrittenFile>, SinkError> {
+    /// Finishes (and fsyncs) every open file, for a commit: what is to be published where.
+    pub fn stage(&mut self) -> Result<Vec<StagedFile>, SinkError> {
         let open: Vec<_> = self.open.drain().collect();
         for (key, f) in open {
             self.finish_file(&key, f)?;
         }
+        let output = self.location();
+        Ok(std::mem::take(&mut self.finished)
+            .into_iter()
+            .map(|(tmp, rel, rows)| StagedFile { output: output.clone(), staged: tmp.display().to_string(), target: rel, rows })
+            .collect())
+    }
+}
+
+impl Destination {
+    /// Where files go, for messages and [`StagedFile::output`].
+    pub fn location(&self) -> String {
+        match self {
+            Destination::Local(root) => root.display().to_string(),
+            Destination::S3(s3) => s3.url(""),
+        }
+    }
+
+    /// Publishes staged files; returns their final paths. Idempotent, so that a prepared
+    /// commit can be rolled forward after a crash: a file whose staged copy is gone was
+    /// published already (a staged copy is removed only after its upload or rename).
+    pub fn publish(&self, files: &[StagedFile]) -> Result<Vec<WrittenFile>, SinkError> {
         let mut out = Vec::new();
         let mut dirs = std::collections::BTreeSet::new();
-        for (tmp, rel, rows) in std::mem::take(&mut self.finished) {
-            match &self.dest {
+        for f in files {
+            let staged = Path::new(&f.staged);
+            match self {
                 Destination::Local(root) => {
-                    let path = root.join(&rel);
-                    let dir = path.parent().expect("has a partition dir");
-                    std::fs::create_dir_all(dir).map_err(|e| SinkError::new(dir.display(), format!("cannot create: {e}")))?;
-                    std::fs::rename(&tmp, &path).map_err(|e| SinkError::new(path.display(), format!("cannot publish {}: {e}", tmp.display())))?;
-                    dirs.insert(dir.to_path_buf());
-                    out.push(WrittenFile { path, rows });
+                    let path = root.join(&f.target);
+                    if staged.exists() {
+                        let dir = path.parent().expect("has a partition dir");
+                        std::fs::create_dir_all(dir).map_err(|e| SinkError::new(dir.display(), format!("cannot create: {e}")))?;
+                        std::fs::rename(staged, &path).map_err(|e| SinkError::new(path.display(), format!("cannot publish {}: {e}", staged.display())))?;
+                        dirs.insert(dir.to_path_buf());
+                    } else if !path.exists() {
+                        return Err(SinkError::new(path.display(), format!("cannot publish: the staged file {} is gone", staged.display())));
+                    }
+                    out.push(WrittenFile { path, rows: f.rows });
                 }
                 Destination::S3(s3) => {
-                    s3.upload(&tmp, &rel)?;
-                    let _ = std::fs::remove_file(&tmp);
-                    out.push(WrittenFile { path: PathBuf::from(s3.url(&rel)), rows });
+                    if staged.exists() {
+                        s3.upload(staged, &f.target)?;
+                        let _ = std::fs::remove_file(staged);
+                    }
+                    out.push(WrittenFile { path: PathBuf::from(s3.url(&f.target)), rows: f.rows });
                 }
             }
         }

@@ -19,7 +19,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use serde::{Deserialize, Serialize};
 
-pub use dead_letter::{DeadLetter, DeadLetterEntry};
+pub use dead_letter::{DeadLetter, DeadLetterEntry, publish as publish_dead_letters};
 pub use lake::{Destination, LakeSink, PartitionRow, WrittenFile};
 
 use crate::{
@@ -163,6 +163,7 @@ impl S3OutputOptions {
         Ok(AwsTarget {
             region: self.region.clone().or_else(|| std::env::var("AWS_REGION").ok()).unwrap_or_else(|| "us-east-1".into()),
             endpoint_url: self.endpoint_url.clone(),
+            endpoints: Default::default(),
             auth,
             max_attempts: 5,
         })

@@ -1,154 +1,73 @@
 //! Sources: each pulls raw records from somewhere and hands them to the pipeline through a
-//! [`SourceContext`]. Adding a source is one folder here plus one variant in [`SourceConfig`].
+//! [`SourceContext`].
+//!
+//! A source is one folder here (`<name>/mod.rs`: its config struct implementing
+//! [`SourceSpec`], its run loop implementing [`Source`], its `trawl check` probe, its unit
+//! tests) plus one line in the [`sources!`] registry below. The registry makes the config
+//! `type`, the dispatch of [`SourceConfig`], the rows of `trawl check` and the list in
+//! `--help`. Helpers shared by the families (S3 logs, queues, API pages) are in [`common`].
+//! `README.md` beside this file walks through adding one.
 
-pub mod cloudtrail_files;
-pub mod cloudtrail_s3;
-pub mod s3_objects;
-pub mod sqs;
+pub mod common;
 
-use std::{io::Read, time::Duration};
+use std::time::Duration;
 
 use chrono::NaiveDate;
-
 use serde::{Deserialize, Serialize};
 
-pub use crate::pipeline::SourceContext;
+pub use crate::pipeline::{Checkpoint, SourceContext, UnitHandle};
 use crate::{
-    aws::AwsSession,
-    batch::ObjectInfo,
+    aws::{AwsError, AwsSession},
     config::ConnectorConfig,
-    formats::{
-        cloudtrail_log::{CloudTrailLogReader, LogError},
-        compression::decompressed,
-    },
 };
+pub use common::days::{DayRange, parse_day};
 
-/// `[[connectors.sources]]`, by `type`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SourceConfig {
-    /// CloudTrail log files in a local directory tree.
-    CloudtrailFiles(cloudtrail_files::CloudTrailFilesConfig),
-    /// A CloudTrail trail bucket in S3, for a range of days.
-    CloudtrailS3(cloudtrail_s3::CloudTrailS3Config),
-    /// CloudTrail log objects announced by S3 notifications on the connector's SQS queue.
-    Sqs(sqs::SqsConfig),
-}
-
-impl SourceConfig {
-    /// The source type, as written in the config.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SourceConfig::CloudtrailFiles(_) => "cloudtrail_files",
-            SourceConfig::CloudtrailS3(_) => "cloudtrail_s3",
-            SourceConfig::Sqs(_) => "sqs",
-        }
-    }
-
+/// What a source's config knows about itself. Implemented by each source's config struct.
+pub trait SourceSpec {
     /// The mapper reference (`builtin:<name>` or a `.wasm` path).
-    pub fn mapper(&self) -> &str {
-        match self {
-            SourceConfig::CloudtrailFiles(c) => &c.mapper,
-            SourceConfig::CloudtrailS3(c) => &c.mapper,
-            SourceConfig::Sqs(c) => &c.mapper,
-        }
-    }
-
-    /// The mapper's config table, as JSON (`null` when absent).
-    pub fn mapper_config(&self) -> serde_json::Value {
-        let c = match self {
-            SourceConfig::CloudtrailFiles(c) => &c.mapper_config,
-            SourceConfig::CloudtrailS3(c) => &c.mapper_config,
-            SourceConfig::Sqs(c) => &c.mapper_config,
-        };
-        c.clone().unwrap_or(serde_json::Value::Null)
-    }
-
+    fn mapper(&self) -> &str;
+    /// The mapper's config table.
+    fn mapper_config(&self) -> Option<&serde_json::Value>;
     /// Whether the source calls AWS (and so needs the connector's credentials).
-    pub fn needs_aws(&self) -> bool {
-        !matches!(self, SourceConfig::CloudtrailFiles(_))
+    fn needs_aws(&self) -> bool {
+        true
     }
-
-    /// Config checks that need no network.
-    pub fn check(&self, connector: &ConnectorConfig) -> Result<(), String> {
-        match self {
-            SourceConfig::CloudtrailFiles(_) => Ok(()),
-            SourceConfig::CloudtrailS3(c) => {
-                if c.bucket.is_empty() || c.bucket.contains('/') {
-                    return Err(format!("source cloudtrail_s3: bucket must be a bucket name (no s3://, no /), got {:?}", c.bucket));
-                }
-                c.days(None, None, chrono::Utc::now().date_naive()).map(|_| ()).map_err(|e| format!("source cloudtrail_s3: {e}"))
-            }
-            SourceConfig::Sqs(c) => c.queue_url(connector).map(|_| ()).map_err(|e| format!("source sqs: {e}")),
-        }
+    /// Checks that need no network; the message names the field.
+    fn validate(&self, _connector: &ConnectorConfig) -> Result<(), String> {
+        Ok(())
     }
-
-    /// Builds the source.
-    pub fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String> {
-        Ok(match self {
-            SourceConfig::CloudtrailFiles(c) => Box::new(cloudtrail_files::CloudTrailFiles::new(c.clone())),
-            SourceConfig::CloudtrailS3(c) => Box::new(cloudtrail_s3::CloudTrailS3::new(c.clone(), env)?),
-            SourceConfig::Sqs(c) => Box::new(sqs::SqsSource::new(c.clone(), env)?),
-        })
-    }
+    /// What `trawl check` calls it: the type and its location (`sqs https://…`).
+    fn label(&self, connector: &ConnectorConfig) -> String;
+    /// Builds the source for a run.
+    fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String>;
+    /// `trawl check`: one cheap call that needs the permission the source needs. `Ok` says
+    /// what was verified; a denial names the missing permission and managed policy.
+    fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError>;
 }
 
-/// The mapper of every CloudTrail source unless its config names another.
-fn default_cloudtrail_mapper() -> String {
-    "builtin:cloudtrail".into()
-}
-
-/// What a source is built from beyond its own config.
-pub struct SourceEnv<'a> {
-    /// Its connector.
-    pub connector: &'a ConnectorConfig,
-    /// The connector's AWS session, when connected.
-    pub aws: Option<&'a AwsSession>,
-    /// `--since`: first day to read (backfill sources).
-    pub since: Option<NaiveDate>,
-    /// `--until`: last day to read.
-    pub until: Option<NaiveDate>,
-    /// `--max-duration`: queue sources stop receiving after this long.
-    pub max_duration: Option<Duration>,
-}
-
-/// An inclusive range of UTC days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DayRange {
-    /// First day.
-    pub first: NaiveDate,
-    /// Last day.
-    pub last: NaiveDate,
-}
-
-impl DayRange {
-    /// Every day, in order.
-    pub fn iter(&self) -> impl Iterator<Item = NaiveDate> + '_ {
-        self.first.iter_days().take_while(|d| d <= &self.last)
-    }
-}
-
-/// A day: `YYYY-MM-DD`, or `<N>d` for N days before `today`.
-pub fn parse_day(s: &str, today: NaiveDate) -> Result<NaiveDate, String> {
-    if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<u32>().ok()) {
-        return today.checked_sub_days(chrono::Days::new(n.into())).ok_or_else(|| format!("{s:?} is too far back"));
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a day: use YYYY-MM-DD or <N>d (N days ago)"))
-}
-
-/// A source of raw records.
+/// A source of raw records, for one run.
 ///
-/// Contract: [`Source::run`] reads every object that [`SourceContext::is_done`] does not
-/// report as done, announcing each with [`SourceContext::begin_object`] and ending it with
-/// [`SourceContext::end_object`]. A bad object is reported with
-/// [`SourceContext::object_failed`] and the source moves on; `Err` is only for failures that
-/// stop the whole source (its location does not exist, credentials are refused). The source
-/// never commits: the pipeline records an object as done once everything read from it is
-/// durable.
+/// Contract:
+/// - **Read**: every unit of work (an object, an API page, a queue message) not yet done:
+///   units marked [`Checkpoint::Done`] are skipped when [`SourceContext::is_done`] says so;
+///   cursor lanes resume from [`SourceContext::cursor`].
+/// - **Announce**: each unit with [`SourceContext::begin_unit`], its records with
+///   [`SourceContext::push`] (in a deterministic order, with their index and byte offset), and
+///   its end with [`SourceContext::end_unit`] — also when the source then stops with an error.
+///   Bad content is [`SourceContext::unit_failed`] / [`SourceContext::unreadable_unit`]
+///   (dead-lettered, checkpointed); a failure that may pass is
+///   [`SourceContext::retry_later`] (not checkpointed, read again next run).
+/// - **Checkpoint**: never itself. The pipeline checkpoints a unit once everything read from
+///   it is durable; a source that must acknowledge upstream (delete queue messages) asks for
+///   that with [`SourceContext::request_commit`] and acknowledges only after a successful reply.
+/// - **Never**: hold records back across units, write outputs, or return `Err` for one bad
+///   unit — `Err` is for failures that stop the whole source (its location does not exist,
+///   its credentials are refused).
 pub trait Source: Send {
     /// Stable id, used in checkpoint keys: `<type>:<location>`.
     fn id(&self) -> String;
-    /// The source kind stamped on records (`cloudtrail_files`).
+    /// The source kind stamped on records (`cloudtrail_files`); mappers' manifests list the
+    /// kinds they read.
     fn kind(&self) -> &'static str;
     /// Reads the source once.
     fn run(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError>;
@@ -164,34 +83,139 @@ pub struct SourceError {
     pub message: String,
 }
 
-/// Reads one CloudTrail log object (any byte stream, gzip or not) into the pipeline:
-/// every record, and a dead-letter entry for whatever cannot be read. Shared by every
-/// source that delivers CloudTrail log files.
-pub fn ingest_cloudtrail_log(ctx: &mut SourceContext<'_>, info: ObjectInfo, input: impl Read + Send + 'static) {
-    let mut obj = ctx.begin_object(info);
-    let stream = match decompressed(input) {
-        Ok(s) => s,
-        Err(e) => {
-            ctx.object_failed(&mut obj, 0, format!("cannot read: {e}"), None);
-            ctx.end_object(obj);
-            return;
+/// What a source is built from beyond its own config.
+pub struct SourceEnv<'a> {
+    /// Its connector.
+    pub connector: &'a ConnectorConfig,
+    /// The connector's AWS session, when connected.
+    pub aws: Option<&'a AwsSession>,
+    /// `--since`: first day to read (backfill and API sources).
+    pub since: Option<NaiveDate>,
+    /// `--until`: last day to read.
+    pub until: Option<NaiveDate>,
+    /// `--max-duration`: queue sources stop receiving after this long.
+    pub max_duration: Option<Duration>,
+}
+
+impl SourceEnv<'_> {
+    /// The connector's AWS session, for sources that need one.
+    pub fn session(&self) -> Result<AwsSession, String> {
+        self.aws.cloned().ok_or_else(|| "needs AWS credentials".to_string())
+    }
+}
+
+/// The registry: one line per source, `"type" => Variant(module::Config): "what it reads"`,
+/// with the cargo feature that gates it, if any.
+macro_rules! sources {
+    ($( $(#[cfg($cfg:meta)])? $ty:literal => $variant:ident($module:ident :: $config:ident): $about:literal ),* $(,)?) => {
+        $( $(#[cfg($cfg)])? pub mod $module; )*
+
+        /// `[[connectors.sources]]`, by `type`.
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum SourceConfig {
+            $( #[doc = $about] $(#[cfg($cfg)])? #[serde(rename = $ty)] $variant($module::$config), )*
         }
-    };
-    let mut reader = CloudTrailLogReader::new(stream);
-    loop {
-        match reader.next_record() {
-            Ok(Some(rec)) => ctx.push(&mut obj, &rec.bytes, rec.index, rec.offset),
-            Ok(None) => break,
-            Err(mut e) => {
-                let partial = e.take_partial();
-                let reason = match &e {
-                    LogError::Io { .. } => format!("{e} (corrupt or truncated compressed stream?)"),
-                    _ => e.to_string(),
-                };
-                ctx.object_failed(&mut obj, e.offset(), reason, partial.map(|p| (p.index, p.offset, p.bytes)));
-                break;
+
+        impl SourceConfig {
+            fn spec(&self) -> &dyn SourceSpec {
+                match self { $( $(#[cfg($cfg)])? SourceConfig::$variant(c) => c, )* }
+            }
+
+            /// The source type, as written in the config.
+            pub fn kind(&self) -> &'static str {
+                match self { $( $(#[cfg($cfg)])? SourceConfig::$variant(_) => $ty, )* }
             }
         }
+
+        /// Every source type this build has, with what it reads.
+        pub const SOURCE_TYPES: &[(&str, &str)] = &[ $( $(#[cfg($cfg)])? ($ty, $about), )* ];
+    };
+}
+
+sources! {
+    "cloudtrail_files" => CloudtrailFiles(cloudtrail_files::CloudTrailFilesConfig): "CloudTrail log files in a local directory tree",
+    "cloudtrail_s3" => CloudtrailS3(cloudtrail_s3::CloudTrailS3Config): "a CloudTrail trail bucket in S3, for a range of days",
+    "sqs" => Sqs(sqs::SqsConfig): "CloudTrail log objects announced by S3 notifications on an SQS queue",
+    #[cfg(feature = "cloudtrail")]
+    "cloudtrail_lookup" => CloudtrailLookup(cloudtrail_lookup::CloudTrailLookupConfig): "CloudTrail management events through the LookupEvents API (90 days)",
+}
+
+impl SourceConfig {
+    /// The mapper reference (`builtin:<name>` or a `.wasm` path).
+    pub fn mapper(&self) -> &str {
+        self.spec().mapper()
     }
-    ctx.end_object(obj);
+
+    /// The mapper's config table, as JSON (`null` when absent).
+    pub fn mapper_config(&self) -> serde_json::Value {
+        self.spec().mapper_config().cloned().unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Whether the source calls AWS (and so needs the connector's credentials).
+    pub fn needs_aws(&self) -> bool {
+        self.spec().needs_aws()
+    }
+
+    /// Config checks that need no network.
+    pub fn check(&self, connector: &ConnectorConfig) -> Result<(), String> {
+        self.spec().validate(connector).map_err(|e| format!("source {}: {e}", self.kind()))
+    }
+
+    /// What `trawl check` calls it.
+    pub fn label(&self, connector: &ConnectorConfig) -> String {
+        self.spec().label(connector)
+    }
+
+    /// Builds the source.
+    pub fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String> {
+        self.spec().build(env)
+    }
+
+    /// `trawl check`'s probe.
+    pub fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+        self.spec().probe(connector, aws)
+    }
+}
+
+/// The source types, for `--help`.
+pub fn help() -> String {
+    let width = SOURCE_TYPES.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
+    let mut s = String::from("Source types (`type = ...` in [[connectors.sources]]):\n");
+    for (t, about) in SOURCE_TYPES {
+        s.push_str(&format!("  {t:width$}  {about}\n"));
+    }
+    s
+}
+
+/// The mapper of every CloudTrail source unless its config names another.
+fn default_cloudtrail_mapper() -> String {
+    "builtin:cloudtrail".into()
+}
+
+/// The session a probe needs, or the error `check` shows without one.
+fn probe_session(aws: Option<&AwsSession>) -> Result<&AwsSession, AwsError> {
+    aws.ok_or_else(|| AwsError { code: "NoCredentials".into(), message: "no AWS session".into(), permission: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every registered type parses under its own name and reports it back.
+    #[test]
+    fn each_registered_type_round_trips_through_the_config() {
+        let minimal = |t: &str| match t {
+            "cloudtrail_files" => "path = \"x\"",
+            "cloudtrail_s3" => "bucket = \"b\"",
+            _ => "",
+        };
+        for (t, about) in SOURCE_TYPES {
+            let c: SourceConfig = toml::from_str(&format!("type = \"{t}\"\n{}", minimal(t))).unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(c.kind(), *t);
+            assert!(help().contains(about));
+        }
+        let e = toml::from_str::<SourceConfig>("type = \"cloudtrail_file\"").unwrap_err().to_string();
+        assert!(e.contains("cloudtrail_files"), "an unknown type lists the known ones: {e}");
+    }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod fakes;
 
 use std::{
     path::{Path, PathBuf},

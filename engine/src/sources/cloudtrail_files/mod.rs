@@ -6,8 +6,12 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Source, SourceContext, SourceError, ingest_cloudtrail_log};
-use crate::batch::ObjectInfo;
+use super::{Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, common::ingest};
+use crate::{
+    aws::{AwsError, AwsSession},
+    batch::ObjectInfo,
+    config::ConnectorConfig,
+};
 
 /// `type = "cloudtrail_files"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +27,34 @@ pub struct CloudTrailFilesConfig {
     pub mapper_config: Option<serde_json::Value>,
 }
 
+impl SourceSpec for CloudTrailFilesConfig {
+    fn mapper(&self) -> &str {
+        &self.mapper
+    }
+
+    fn mapper_config(&self) -> Option<&serde_json::Value> {
+        self.mapper_config.as_ref()
+    }
+
+    fn needs_aws(&self) -> bool {
+        false
+    }
+
+    fn label(&self, _: &ConnectorConfig) -> String {
+        format!("cloudtrail_files {}", self.path.display())
+    }
+
+    fn build(&self, _: &SourceEnv<'_>) -> Result<Box<dyn Source>, String> {
+        Ok(Box::new(CloudTrailFiles::new(self.clone())))
+    }
+
+    fn probe(&self, _: &ConnectorConfig, _: Option<&AwsSession>) -> Result<String, AwsError> {
+        match std::fs::read_dir(&self.path) {
+            Ok(_) => Ok(format!("{} is readable", self.path.display())),
+            Err(e) => Err(AwsError { code: "NotReadable".into(), message: format!("{}: {e}", self.path.display()), permission: None }),
+        }
+    }
+}
 
 /// The source.
 pub struct CloudTrailFiles {
@@ -84,16 +116,15 @@ impl Source for CloudTrailFiles {
             }
         }
         let todo: Vec<PathBuf> = files.into_iter().filter(|p| !ctx.is_done(&p.display().to_string())).collect();
-        ctx.set_total_objects(todo.len() as u64);
+        ctx.set_total(todo.len() as u64);
         for path in todo {
             let object = path.display().to_string();
             let (aws_account_id, region) = account_region(&object);
             let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object };
             match std::fs::File::open(&path) {
-                Ok(f) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(f)),
-                Err(e) => {
-                    ctx.unreadable_object(info, format!("cannot open: {e}"), None);
-                }
+                Ok(f) => ingest::cloudtrail_log(ctx, info, ctx.count_bytes(f)),
+                // Permissions or a file being replaced: may pass, so it is read again next run.
+                Err(e) => ctx.retry_later(info, Checkpoint::Done, &format!("cannot open: {e}")),
             }
         }
         Ok(())

@@ -11,12 +11,18 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DayRange, Source, SourceContext, SourceEnv, SourceError, cloudtrail_files::account_region, cloudtrail_files::is_log_file,
-    ingest_cloudtrail_log, s3_objects::S3Fetcher,
+    Checkpoint, DayRange, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
+    cloudtrail_files::{account_region, is_log_file},
+    common::{
+        ingest,
+        s3::{AwsLogsLayout, S3Fetcher},
+    },
+    probe_session,
 };
 use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     batch::ObjectInfo,
+    config::ConnectorConfig,
 };
 
 /// `type = "cloudtrail_s3"`.
@@ -59,21 +65,47 @@ fn default_concurrency() -> usize {
 impl CloudTrailS3Config {
     /// The days to read, with `--since`/`--until` taking precedence.
     pub fn days(&self, since: Option<NaiveDate>, until: Option<NaiveDate>, today: NaiveDate) -> Result<DayRange, String> {
-        let first = match since {
-            Some(d) => d,
-            None => super::parse_day(self.since.as_deref().unwrap_or("7d"), today).map_err(|e| format!("since: {e}"))?,
-        };
-        let last = match until {
-            Some(d) => d,
-            None => match &self.until {
-                Some(u) => super::parse_day(u, today).map_err(|e| format!("until: {e}"))?,
-                None => today,
-            },
-        };
-        if first > last {
-            return Err(format!("since ({first}) is after until ({last})"));
+        DayRange::resolve(self.since.as_deref(), self.until.as_deref(), since, until, "7d", today)
+    }
+
+    fn layout(&self) -> AwsLogsLayout<'_> {
+        AwsLogsLayout { bucket: &self.bucket, prefix: &self.prefix, service: "CloudTrail", accounts: &self.accounts, regions: &self.regions }
+    }
+}
+
+impl SourceSpec for CloudTrailS3Config {
+    fn mapper(&self) -> &str {
+        &self.mapper
+    }
+
+    fn mapper_config(&self) -> Option<&serde_json::Value> {
+        self.mapper_config.as_ref()
+    }
+
+    fn validate(&self, _: &ConnectorConfig) -> Result<(), String> {
+        if self.bucket.is_empty() || self.bucket.contains('/') {
+            return Err(format!("bucket must be a bucket name (no s3://, no /), got {:?}", self.bucket));
         }
-        Ok(DayRange { first, last })
+        self.days(None, None, chrono::Utc::now().date_naive()).map(|_| ())
+    }
+
+    fn label(&self, _: &ConnectorConfig) -> String {
+        format!("cloudtrail_s3 s3://{}/{}", self.bucket, self.prefix.trim_matches('/'))
+    }
+
+    fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String> {
+        Ok(Box::new(CloudTrailS3::new(self.clone(), env)?))
+    }
+
+    fn probe(&self, _: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+        let s3 = probe_session(aws)?.s3();
+        let prefix = self.layout().root();
+        let r = runtime().block_on(s3.list_objects_v2().bucket(&self.bucket).prefix(&prefix).max_keys(1).send());
+        match r {
+            Ok(o) if o.key_count().unwrap_or(0) == 0 => Ok(format!("s3:ListBucket OK; nothing under {prefix} yet")),
+            Ok(_) => Ok("s3:ListBucket OK (s3:GetObject is checked when objects are read)".into()),
+            Err(e) => Err(crate::check::bucket_error(describe(&e, "s3:ListBucket"), &self.bucket)),
+        }
     }
 }
 
@@ -87,87 +119,10 @@ pub struct CloudTrailS3 {
 impl CloudTrailS3 {
     /// A source over the configured bucket, reading `days`.
     pub fn new(cfg: CloudTrailS3Config, env: &SourceEnv<'_>) -> Result<Self, String> {
-        let session = env.aws.cloned().ok_or("needs AWS credentials")?;
+        let session = env.session()?;
         let today = chrono::Utc::now().date_naive();
         let days = cfg.days(env.since, env.until, today)?;
         Ok(Self { cfg, session, days })
-    }
-
-    fn root(&self) -> String {
-        let p = self.cfg.prefix.trim_matches('/');
-        if p.is_empty() { "AWSLogs/".into() } else { format!("{p}/AWSLogs/") }
-    }
-}
-
-/// Lists one level under `prefix` (delimiter `/`): the sub-prefixes.
-async fn list_dirs(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError> {
-    let mut out = Vec::new();
-    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).delimiter("/").into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe(&e, "s3:ListBucket"))?;
-        out.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
-    }
-    Ok(out)
-}
-
-/// Lists every key under `prefix`.
-async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, AwsError> {
-    let mut out = Vec::new();
-    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| describe(&e, "s3:ListBucket"))?;
-        out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
-    }
-    Ok(out)
-}
-
-fn is_account(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-impl CloudTrailS3 {
-    /// The `…/<account>/` prefixes to read.
-    async fn account_prefixes(&self, s3: &aws_sdk_s3::Client) -> Result<Vec<String>, AwsError> {
-        let root = self.root();
-        let top = list_dirs(s3, &self.cfg.bucket, &root).await?;
-        let mut accounts = Vec::new();
-        for dir in top {
-            let name = dir[root.len()..].trim_end_matches('/');
-            if name.starts_with("o-") {
-                for sub in list_dirs(s3, &self.cfg.bucket, &dir).await? {
-                    if is_account(sub[dir.len()..].trim_end_matches('/')) {
-                        accounts.push(sub);
-                    }
-                }
-            } else if is_account(name) {
-                accounts.push(dir);
-            }
-        }
-        if !self.cfg.accounts.is_empty() {
-            accounts.retain(|p| self.cfg.accounts.iter().any(|a| p.ends_with(&format!("/{a}/"))));
-        }
-        Ok(accounts)
-    }
-
-    /// Every log file key in the day range, sorted.
-    async fn keys(&self) -> Result<Vec<String>, AwsError> {
-        let s3 = self.session.s3();
-        let mut keys = Vec::new();
-        for account in self.account_prefixes(&s3).await? {
-            let regions = if self.cfg.regions.is_empty() {
-                list_dirs(&s3, &self.cfg.bucket, &format!("{account}CloudTrail/")).await?
-            } else {
-                self.cfg.regions.iter().map(|r| format!("{account}CloudTrail/{r}/")).collect()
-            };
-            for region in regions {
-                for day in self.days.iter() {
-                    let prefix = format!("{region}{}/", day.format("%Y/%m/%d"));
-                    keys.extend(list_keys(&s3, &self.cfg.bucket, &prefix).await?.into_iter().filter(|k| is_log_file(std::path::Path::new(k))));
-                }
-            }
-        }
-        keys.sort();
-        Ok(keys)
     }
 }
 
@@ -183,7 +138,7 @@ impl Source for CloudTrailS3 {
 
     fn run(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
         let fail = |e: AwsError| SourceError { source_id: self.id(), message: format!("bucket {}: {e}", self.cfg.bucket) };
-        let keys = runtime().block_on(self.keys()).map_err(fail)?;
+        let keys = runtime().block_on(self.cfg.layout().keys(&self.session.s3(), &self.days, |k| is_log_file(std::path::Path::new(k)))).map_err(fail)?;
         tracing::info!(bucket = %self.cfg.bucket, objects = keys.len(), first = %self.days.first, last = %self.days.last, "listed trail bucket");
         let mut fetcher = S3Fetcher::new(self.session.s3(), self.cfg.concurrency);
         let mut todo = 0;
@@ -194,15 +149,15 @@ impl Source for CloudTrailS3 {
                 todo += 1;
             }
         }
-        ctx.set_total_objects(todo);
+        ctx.set_total(todo);
         while let Some(f) = fetcher.next() {
             let (aws_account_id, region) = account_region(&f.url);
             let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object: f.url };
             match f.body {
-                Ok(body) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
-                Err(e) => {
-                    ctx.unreadable_object(info, format!("cannot fetch: {e}"), None);
-                }
+                Ok(body) => ingest::cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
+                Err(e) if e.is_not_found() => ctx.unreadable_unit(info, Checkpoint::Done, format!("object was deleted before it could be read ({e})"), None),
+                // Throttling past the retries, a cut-off body, access: may pass, so not checkpointed.
+                Err(e) => ctx.retry_later(info, Checkpoint::Done, &format!("cannot fetch: {e}")),
             }
         }
         Ok(())

@@ -21,7 +21,12 @@ use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessage
 use serde::{Deserialize, Serialize};
 
 use self::notification::Notification;
-use super::{Source, SourceContext, SourceEnv, SourceError, cloudtrail_files::account_region, cloudtrail_files::is_log_file, ingest_cloudtrail_log, s3_objects::S3Fetcher};
+use super::{
+    Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
+    cloudtrail_files::{account_region, is_log_file},
+    common::{ingest, s3::S3Fetcher},
+    probe_session,
+};
 use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     batch::ObjectInfo,
@@ -91,6 +96,48 @@ impl SqsConfig {
     }
 }
 
+impl SourceSpec for SqsConfig {
+    fn mapper(&self) -> &str {
+        &self.mapper
+    }
+
+    fn mapper_config(&self) -> Option<&serde_json::Value> {
+        self.mapper_config.as_ref()
+    }
+
+    fn validate(&self, connector: &ConnectorConfig) -> Result<(), String> {
+        self.queue_url(connector).map(|_| ())
+    }
+
+    fn label(&self, connector: &ConnectorConfig) -> String {
+        format!("sqs {}", self.queue_url(connector).unwrap_or("?"))
+    }
+
+    fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String> {
+        Ok(Box::new(SqsSource::new(self.clone(), env)?))
+    }
+
+    fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let url = self.queue_url(connector).map_err(AwsError::config_error)?;
+        let sqs = probe_session(aws)?.sqs();
+        let r = runtime().block_on(sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::ApproximateNumberOfMessages).send());
+        match r {
+            Ok(o) => {
+                let n = o.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).cloned().unwrap_or_default();
+                Ok(format!("sqs:GetQueueAttributes OK; about {n} messages waiting"))
+            }
+            Err(e) => {
+                let mut e = describe(&e, "sqs:GetQueueAttributes");
+                if e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
+                    e.message = format!("queue {url} does not exist");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
 /// A received message whose objects are being processed.
 struct Pending {
     receipt: String,
@@ -112,7 +159,7 @@ impl SqsSource {
     /// A source on the configured queue.
     pub fn new(cfg: SqsConfig, env: &SourceEnv<'_>) -> Result<Self, String> {
         let queue_url = cfg.queue_url(env.connector)?.to_string();
-        let session = env.aws.cloned().ok_or("needs AWS credentials")?;
+        let session = env.session()?;
         Ok(Self { cfg, queue_url, session, max_duration: env.max_duration })
     }
 
@@ -129,7 +176,7 @@ impl SqsSource {
     fn dead_letter_message(&self, ctx: &mut SourceContext<'_>, message_id: &str, body: &str, reason: String) -> String {
         let object = format!("{}#{message_id}", self.queue_url);
         let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id: None, region: None, object: object.clone() };
-        ctx.unreadable_object(info, reason, Some(body.as_bytes()));
+        ctx.unreadable_unit(info, Checkpoint::Done, reason, Some(body.as_bytes()));
         object
     }
 
@@ -181,13 +228,12 @@ impl SqsSource {
         }
     }
 
-    /// Makes every pending message's objects durable, then deletes the messages.
+    /// Makes every pending message's objects durable (a commit), then deletes the messages.
     fn settle(&self, ctx: &mut SourceContext<'_>, sqs: &aws_sdk_sqs::Client, pending: &mut Vec<Pending>, retry_later: &HashSet<String>) -> Result<(), SourceError> {
         if pending.is_empty() {
             return Ok(());
         }
-        let objects: Vec<String> = pending.iter().flat_map(|p| p.objects.iter().cloned()).collect();
-        let wait = ctx.commit_when_settled(objects);
+        let wait = ctx.request_commit();
         loop {
             match wait.recv_timeout(Duration::from_secs(5)) {
                 Ok(Ok(())) => break,
@@ -270,7 +316,7 @@ impl Source for SqsSource {
                                 seen.insert(url.clone());
                                 retry_later.remove(&url);
                                 fetcher.push((), &o.bucket, &o.key);
-                                ctx.add_total_objects(1);
+                                ctx.add_total(1);
                             }
                             urls.push(url);
                         }
@@ -283,9 +329,9 @@ impl Source for SqsSource {
                 let (aws_account_id, region) = account_region(&f.url);
                 let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object: f.url.clone() };
                 match f.body {
-                    Ok(body) => ingest_cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
+                    Ok(body) => ingest::cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
                     Err(e) if e.is_not_found() => {
-                        ctx.unreadable_object(info, format!("object was deleted before it could be read ({e})"), None);
+                        ctx.unreadable_unit(info, Checkpoint::Done, format!("object was deleted before it could be read ({e})"), None);
                     }
                     Err(e) => {
                         tracing::warn!(object = %f.url, "cannot fetch; its message stays on the queue to be retried: {e}");
