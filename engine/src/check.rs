@@ -65,8 +65,9 @@ fn check_connector(c: &ConnectorConfig, out: &mut Vec<CheckResult>) {
     } else {
         None
     };
+    let defaults = c.defaults();
     for s in &c.sources {
-        let label = s.label(c);
+        let label = s.label(&defaults);
         let session = match &session {
             Some(Ok(sess)) => Some(sess),
             Some(Err(_)) => {
@@ -76,7 +77,7 @@ fn check_connector(c: &ConnectorConfig, out: &mut Vec<CheckResult>) {
             }
             None => None,
         };
-        out.push(match s.probe(c, session) {
+        out.push(match s.probe(&defaults, session) {
             Ok(detail) => CheckResult::ok(&c.name, label, detail),
             Err(e) => CheckResult::failed(&c.name, label, &e),
         });
@@ -101,7 +102,7 @@ fn check_output(cfg: &Config, o: &OutputConfig) -> CheckResult {
         };
     };
     let r = o
-        .aws_target(cfg)
+        .aws_target(&cfg.output_env())
         .map_err(AwsError::config_error)
         .and_then(|t| AwsSession::connect(&t))
         .and_then(|s| runtime().block_on(s.s3().list_objects_v2().bucket(&bucket).prefix(&prefix).max_keys(1).send()).map_err(|e| bucket_error(describe(&e, "s3:ListBucket"), &bucket)));

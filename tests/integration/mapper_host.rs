@@ -22,8 +22,14 @@ fn load_err(bytes: &[u8]) -> String {
 /// A hand-written ABI v1 module whose `trawl_map_batch` body is `map_body`; the manifest is
 /// a real one (one raw class) placed in a data segment.
 fn wat_mapper(abi_version: u32, map_body: &str, extra_imports: &str) -> Vec<u8> {
+    wat_mapper_with(abi_version, map_body, extra_imports, |_| {})
+}
+
+/// [`wat_mapper`] with the manifest changed by `edit`.
+fn wat_mapper_with(abi_version: u32, map_body: &str, extra_imports: &str, edit: impl FnOnce(&mut trawl::mapper::Manifest)) -> Vec<u8> {
     let mut manifest = runtime::manifest::<Raw>();
     manifest.abi_major = abi_version >> 16;
+    edit(&mut manifest);
     let json = serde_json::to_vec(&manifest).unwrap();
     let mut data = vec![0u8]; // RESULT_OK, then the manifest
     data.extend_from_slice(&json);
@@ -272,4 +278,35 @@ fn events_in_an_undeclared_schema_are_refused() {
         Err(MapperError::BadOutput { reason, .. }) => assert!(reason.contains("do not have the schema declared"), "{reason}"),
         other => panic!("expected bad output, got {other:?}"),
     }
+}
+
+/// A mapper's manifest names the source kinds it reads; a source of another kind is refused
+/// before anything is read, with a message naming the mapper, the source and what it accepts.
+#[test]
+fn a_mapper_is_refused_for_a_source_kind_its_manifest_does_not_list() {
+    let sc = crate::common::Scratch::new();
+    crate::common::copy_tree(&crate::common::sample_trail(), &sc.path("trail"));
+    let module = wat_mapper_with(1 << 16, "unreachable", "", |m| m.source_kinds = vec!["vpc_flow".into()]);
+    std::fs::write(sc.path("flows.wasm"), module).unwrap();
+    sc.config(
+        r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "dev"
+region = "us-east-1"
+[[connectors.sources]]
+type = "cloudtrail_files"
+path = "trail"
+mapper = "flows.wasm"
+[[outputs]]
+type = "ndjson"
+path = "out"
+"#,
+    );
+    let (out, summary) = sc.run();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = summary.sources[0].error.as_deref().unwrap();
+    assert!(err.contains("mapper flows.wasm") && err.contains("sources vpc_flow, not of source cloudtrail_files"), "{err}");
+    assert_eq!(summary.counts.records_read, 0, "nothing is read for a source without a mapper");
 }

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::{AuthConfig, AwsTarget};
-use crate::sinks::OutputConfig;
-use crate::sources::SourceConfig;
+use crate::sinks::{OutputConfig, OutputEnv};
+pub use crate::sources::InspectorPullMode;
+use crate::sources::{ConnectorDefaults, SourceConfig};
 
 /// A whole trawl config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,18 +173,18 @@ fn default_max_attempts() -> u32 {
     5
 }
 
-/// `inspector_pull_mode`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InspectorPullMode {
-    /// Every current finding, each run.
-    #[default]
-    Full,
-    /// Only findings never reported before.
-    Unique,
-}
-
 impl ConnectorConfig {
+    /// What its sources read of it.
+    pub fn defaults(&self) -> ConnectorDefaults {
+        ConnectorDefaults {
+            name: self.name.clone(),
+            region: self.region.clone(),
+            sqs_url: self.sqs_url.clone(),
+            macie_sqs_url: self.macie_sqs_url.clone(),
+            inspector_pull_mode: self.inspector_pull_mode,
+        }
+    }
+
     /// Where and how this connector reaches AWS.
     pub fn aws_target(&self) -> AwsTarget {
         AwsTarget {
@@ -275,7 +276,7 @@ impl Config {
                 return Err(format!("connector {:?}: max_attempts must be at least 1", c.name));
             }
             for s in &c.sources {
-                s.check(c).map_err(|e| format!("connector {:?}: {e}", c.name))?;
+                s.check(&c.defaults()).map_err(|e| format!("connector {:?}: {e}", c.name))?;
             }
         }
         if let Some(r) = self.pipeline.max_error_ratio {
@@ -284,12 +285,17 @@ impl Config {
             }
         }
         for o in &self.outputs {
-            o.check(self)?;
+            o.check(&self.output_env())?;
         }
         if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) || self.pipeline.max_concurrent_sources == 0 {
             return Err("pipeline.batch_rows, pipeline.workers and pipeline.max_concurrent_sources must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// What outputs need of the rest of the config.
+    pub fn output_env(&self) -> OutputEnv<'_> {
+        OutputEnv { state_dir: &self.state.dir, connectors: self.connectors.iter().map(|c| (c.name.as_str(), c.aws_target())).collect() }
     }
 
     /// The dead-letter directory.

@@ -73,7 +73,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let state = StateStore::open(&cfg.state.dir)?;
-    let sinks = cfg.outputs.iter().map(|o| o.open(cfg)).collect::<Result<Vec<_>, _>>()?;
+    let output_env = cfg.output_env();
+    let sinks = cfg.outputs.iter().map(|o| o.open(&output_env)).collect::<Result<Vec<_>, _>>()?;
     let mut writer = Writer {
         state: &state,
         sinks,
@@ -106,9 +107,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
         if let Some(Err(e)) = &session {
             tracing::error!("{e}");
         }
+        let defaults = connector.defaults();
         for source_cfg in &connector.sources {
             let env = SourceEnv {
-                connector,
+                connector: &defaults,
                 aws: session.as_ref().and_then(|s| s.as_ref().ok()),
                 since: opts.since,
                 until: opts.until,

@@ -11,7 +11,11 @@ pub mod ndjson;
 pub mod parquet;
 pub mod s3_upload;
 
-use std::{fs::File, path::PathBuf, sync::Arc};
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use sha2::Digest;
 
@@ -22,10 +26,16 @@ use serde::{Deserialize, Serialize};
 pub use dead_letter::{DeadLetter, DeadLetterEntry, publish as publish_dead_letters};
 pub use lake::{Destination, LakeSink, PartitionRow, WrittenFile};
 
-use crate::{
-    aws::{AuthConfig, AwsSession, AwsTarget, parse_s3_url},
-    config::Config,
-};
+use crate::aws::{AuthConfig, AwsSession, AwsTarget, parse_s3_url};
+
+/// What outputs need of the rest of the config: where staging files go, and the connectors an
+/// S3 output may borrow credentials from (`s3 = { connector = "…" }`).
+pub struct OutputEnv<'a> {
+    /// The state directory.
+    pub state_dir: &'a Path,
+    /// Connector names and how each reaches AWS.
+    pub connectors: Vec<(&'a str, AwsTarget)>,
+}
 
 /// `[[outputs]]`: one destination; every event goes to every output.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,7 +69,7 @@ impl OutputConfig {
     }
 
     /// Config checks that need no network.
-    pub fn check(&self, cfg: &Config) -> Result<(), String> {
+    pub fn check(&self, env: &OutputEnv<'_>) -> Result<(), String> {
         let path = self.path().display().to_string();
         let is_s3 = path.starts_with("s3://");
         if is_s3 && self.s3_location().is_none() {
@@ -67,27 +77,27 @@ impl OutputConfig {
         }
         match (is_s3, self.s3_options()) {
             (false, Some(_)) => Err(format!("output {path}: [outputs.s3] only applies to s3:// paths")),
-            (true, Some(o)) => o.target(cfg).map(|_| ()).map_err(|e| format!("output {path}: {e}")),
+            (true, Some(o)) => o.target(env).map(|_| ()).map_err(|e| format!("output {path}: {e}")),
             _ => Ok(()),
         }
     }
 
     /// Where and how the output reaches AWS (S3 outputs only).
-    pub fn aws_target(&self, cfg: &Config) -> Result<AwsTarget, String> {
+    pub fn aws_target(&self, env: &OutputEnv<'_>) -> Result<AwsTarget, String> {
         match self.s3_options() {
-            Some(o) => o.target(cfg),
-            None => S3OutputOptions::default().target(cfg),
+            Some(o) => o.target(env),
+            None => S3OutputOptions::default().target(env),
         }
     }
 
     /// Opens the sink: local, or S3 with its own credentials (checked now, not at the first
     /// commit).
-    pub fn open(&self, cfg: &Config) -> Result<LakeSink, SinkError> {
+    pub fn open(&self, env: &OutputEnv<'_>) -> Result<LakeSink, SinkError> {
         let Some((bucket, prefix)) = self.s3_location() else {
             return LakeSink::new(self.path(), self.format());
         };
         let url = self.path().display().to_string();
-        let target = self.aws_target(cfg).map_err(|e| SinkError::new(&url, e))?;
+        let target = self.aws_target(env).map_err(|e| SinkError::new(&url, e))?;
         let session = AwsSession::connect(&target).map_err(|e| SinkError::new(&url, e))?;
         let opts = self.s3_options().cloned().unwrap_or_default();
         let dest = s3_upload::S3Destination {
@@ -99,7 +109,7 @@ impl OutputConfig {
         };
         // Staging files live under the state directory, one folder per output.
         let digest = hex::encode(&sha2::Sha256::digest(url.as_bytes())[..6]);
-        let tmp = cfg.state.dir.join("staging").join(digest);
+        let tmp = env.state_dir.join("staging").join(digest);
         LakeSink::with_destination(Destination::S3(dest), &tmp, self.format())
     }
 
@@ -150,13 +160,13 @@ impl Default for S3OutputOptions {
 }
 
 impl S3OutputOptions {
-    fn target(&self, cfg: &Config) -> Result<AwsTarget, String> {
+    fn target(&self, env: &OutputEnv<'_>) -> Result<AwsTarget, String> {
         if let Some(name) = &self.connector {
             if self.region.is_some() || self.endpoint_url.is_some() || self.auth.is_some() {
                 return Err("give either connector or region/endpoint_url/auth in [outputs.s3], not both".into());
             }
-            let c = cfg.connectors.iter().find(|c| &c.name == name).ok_or_else(|| format!("no connector named {name:?}"))?;
-            return Ok(c.aws_target());
+            let (_, t) = env.connectors.iter().find(|(n, _)| n == name).ok_or_else(|| format!("no connector named {name:?}"))?;
+            return Ok(t.clone());
         }
         let auth = self.auth.clone().unwrap_or_default();
         auth.check()?;

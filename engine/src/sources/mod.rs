@@ -16,11 +16,34 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use crate::pipeline::{Checkpoint, SourceContext, UnitHandle};
-use crate::{
-    aws::{AwsError, AwsSession},
-    config::ConnectorConfig,
-};
+use crate::aws::{AwsError, AwsSession};
 pub use common::days::{DayRange, parse_day};
+
+/// What sources read of their connector: the account-level settings they default to.
+#[derive(Debug, Clone)]
+pub struct ConnectorDefaults {
+    /// The account name stamped on every event.
+    pub name: String,
+    /// The connector's region.
+    pub region: String,
+    /// The queue of S3 notifications for CloudTrail data events (`sqs`).
+    pub sqs_url: Option<String>,
+    /// The queue of Macie findings.
+    pub macie_sqs_url: Option<String>,
+    /// Inspector's default pull mode.
+    pub inspector_pull_mode: InspectorPullMode,
+}
+
+/// `inspector_pull_mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InspectorPullMode {
+    /// Every current finding, each run.
+    #[default]
+    Full,
+    /// Only findings never reported before.
+    Unique,
+}
 
 /// What a source's config knows about itself. Implemented by each source's config struct.
 pub trait SourceSpec {
@@ -33,16 +56,16 @@ pub trait SourceSpec {
         true
     }
     /// Checks that need no network; the message names the field.
-    fn validate(&self, _connector: &ConnectorConfig) -> Result<(), String> {
+    fn validate(&self, _connector: &ConnectorDefaults) -> Result<(), String> {
         Ok(())
     }
     /// What `trawl check` calls it: the type and its location (`sqs https://…`).
-    fn label(&self, connector: &ConnectorConfig) -> String;
+    fn label(&self, connector: &ConnectorDefaults) -> String;
     /// Builds the source for a run.
     fn build(&self, env: &SourceEnv<'_>) -> Result<Box<dyn Source>, String>;
     /// `trawl check`: one cheap call that needs the permission the source needs. `Ok` says
     /// what was verified; a denial names the missing permission and managed policy.
-    fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError>;
+    fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError>;
 }
 
 /// A source of raw records, for one run.
@@ -86,7 +109,7 @@ pub struct SourceError {
 /// What a source is built from beyond its own config.
 pub struct SourceEnv<'a> {
     /// Its connector.
-    pub connector: &'a ConnectorConfig,
+    pub connector: &'a ConnectorDefaults,
     /// The connector's AWS session, when connected.
     pub aws: Option<&'a AwsSession>,
     /// `--since`: first day to read (backfill and API sources).
@@ -158,12 +181,12 @@ impl SourceConfig {
     }
 
     /// Config checks that need no network.
-    pub fn check(&self, connector: &ConnectorConfig) -> Result<(), String> {
+    pub fn check(&self, connector: &ConnectorDefaults) -> Result<(), String> {
         self.spec().validate(connector).map_err(|e| format!("source {}: {e}", self.kind()))
     }
 
     /// What `trawl check` calls it.
-    pub fn label(&self, connector: &ConnectorConfig) -> String {
+    pub fn label(&self, connector: &ConnectorDefaults) -> String {
         self.spec().label(connector)
     }
 
@@ -173,7 +196,7 @@ impl SourceConfig {
     }
 
     /// `trawl check`'s probe.
-    pub fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+    pub fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
         self.spec().probe(connector, aws)
     }
 }

@@ -6,11 +6,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, common::ingest};
+use super::{ConnectorDefaults, Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, common::ingest};
 use crate::{
     aws::{AwsError, AwsSession},
     batch::ObjectInfo,
-    config::ConnectorConfig,
 };
 
 /// `type = "cloudtrail_files"`.
@@ -40,7 +39,7 @@ impl SourceSpec for CloudTrailFilesConfig {
         false
     }
 
-    fn label(&self, _: &ConnectorConfig) -> String {
+    fn label(&self, _: &ConnectorDefaults) -> String {
         format!("cloudtrail_files {}", self.path.display())
     }
 
@@ -48,7 +47,7 @@ impl SourceSpec for CloudTrailFilesConfig {
         Ok(Box::new(CloudTrailFiles::new(self.clone())))
     }
 
-    fn probe(&self, _: &ConnectorConfig, _: Option<&AwsSession>) -> Result<String, AwsError> {
+    fn probe(&self, _: &ConnectorDefaults, _: Option<&AwsSession>) -> Result<String, AwsError> {
         match std::fs::read_dir(&self.path) {
             Ok(_) => Ok(format!("{} is readable", self.path.display())),
             Err(e) => Err(AwsError { code: "NotReadable".into(), message: format!("{}: {e}", self.path.display()), permission: None }),

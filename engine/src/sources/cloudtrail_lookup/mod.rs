@@ -23,11 +23,10 @@ use aws_smithy_types::DateTime;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, UnitHandle, common::api, probe_session};
+use super::{ConnectorDefaults, Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, UnitHandle, common::api, probe_session};
 use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     batch::ObjectInfo,
-    config::ConnectorConfig,
 };
 
 /// How far back LookupEvents reaches.
@@ -86,7 +85,7 @@ fn default_slice_minutes() -> u64 {
 const ATTRIBUTE_KEYS: &[&str] = &["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId"];
 
 impl CloudTrailLookupConfig {
-    fn regions(&self, connector: &ConnectorConfig) -> Vec<String> {
+    fn regions(&self, connector: &ConnectorDefaults) -> Vec<String> {
         if self.regions.is_empty() { vec![connector.region.clone()] } else { self.regions.clone() }
     }
 
@@ -125,7 +124,7 @@ impl SourceSpec for CloudTrailLookupConfig {
         self.mapper_config.as_ref()
     }
 
-    fn validate(&self, _: &ConnectorConfig) -> Result<(), String> {
+    fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
         if self.slice_minutes == 0 {
             return Err("slice_minutes must be at least 1".into());
         }
@@ -136,7 +135,7 @@ impl SourceSpec for CloudTrailLookupConfig {
         self.window(None, None, chrono::Utc::now().timestamp()).map(|_| ())
     }
 
-    fn label(&self, connector: &ConnectorConfig) -> String {
+    fn label(&self, connector: &ConnectorDefaults) -> String {
         format!("cloudtrail_lookup {}", self.regions(connector).join(","))
     }
 
@@ -146,7 +145,7 @@ impl SourceSpec for CloudTrailLookupConfig {
         Ok(Box::new(CloudTrailLookup { cfg: self.clone(), session: env.session()?, regions: self.regions(env.connector), first, end, attribute: self.attribute()? }))
     }
 
-    fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+    fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
         let session = probe_session(aws)?;
         for region in self.regions(connector) {
             let ct = session.cloudtrail_in(&region);

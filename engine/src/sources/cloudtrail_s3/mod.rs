@@ -10,7 +10,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{
+use super::{ConnectorDefaults, 
     Checkpoint, DayRange, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
     cloudtrail_files::{account_region, is_log_file},
     common::{
@@ -22,7 +22,6 @@ use super::{
 use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     batch::ObjectInfo,
-    config::ConnectorConfig,
 };
 
 /// `type = "cloudtrail_s3"`.
@@ -82,14 +81,14 @@ impl SourceSpec for CloudTrailS3Config {
         self.mapper_config.as_ref()
     }
 
-    fn validate(&self, _: &ConnectorConfig) -> Result<(), String> {
+    fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
         if self.bucket.is_empty() || self.bucket.contains('/') {
             return Err(format!("bucket must be a bucket name (no s3://, no /), got {:?}", self.bucket));
         }
         self.days(None, None, chrono::Utc::now().date_naive()).map(|_| ())
     }
 
-    fn label(&self, _: &ConnectorConfig) -> String {
+    fn label(&self, _: &ConnectorDefaults) -> String {
         format!("cloudtrail_s3 s3://{}/{}", self.bucket, self.prefix.trim_matches('/'))
     }
 
@@ -97,7 +96,7 @@ impl SourceSpec for CloudTrailS3Config {
         Ok(Box::new(CloudTrailS3::new(self.clone(), env)?))
     }
 
-    fn probe(&self, _: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+    fn probe(&self, _: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
         let s3 = probe_session(aws)?.s3();
         let prefix = self.layout().root();
         let r = runtime().block_on(s3.list_objects_v2().bucket(&self.bucket).prefix(&prefix).max_keys(1).send());

@@ -21,7 +21,7 @@ use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessage
 use serde::{Deserialize, Serialize};
 
 use self::notification::Notification;
-use super::{
+use super::{ConnectorDefaults, 
     Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
     cloudtrail_files::{account_region, is_log_file},
     common::{ingest, s3::S3Fetcher},
@@ -30,7 +30,6 @@ use super::{
 use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     batch::ObjectInfo,
-    config::ConnectorConfig,
 };
 
 /// `type = "sqs"`.
@@ -82,7 +81,7 @@ fn default_concurrency() -> usize {
 
 impl SqsConfig {
     /// The queue URL: the source's own, else the connector's `sqs_url`.
-    pub fn queue_url<'a>(&'a self, connector: &'a ConnectorConfig) -> Result<&'a str, String> {
+    pub fn queue_url<'a>(&'a self, connector: &'a ConnectorDefaults) -> Result<&'a str, String> {
         if !(0..=20).contains(&self.wait_seconds) {
             return Err(format!("wait_seconds must be 0–20, got {}", self.wait_seconds));
         }
@@ -105,11 +104,11 @@ impl SourceSpec for SqsConfig {
         self.mapper_config.as_ref()
     }
 
-    fn validate(&self, connector: &ConnectorConfig) -> Result<(), String> {
+    fn validate(&self, connector: &ConnectorDefaults) -> Result<(), String> {
         self.queue_url(connector).map(|_| ())
     }
 
-    fn label(&self, connector: &ConnectorConfig) -> String {
+    fn label(&self, connector: &ConnectorDefaults) -> String {
         format!("sqs {}", self.queue_url(connector).unwrap_or("?"))
     }
 
@@ -117,7 +116,7 @@ impl SourceSpec for SqsConfig {
         Ok(Box::new(SqsSource::new(self.clone(), env)?))
     }
 
-    fn probe(&self, connector: &ConnectorConfig, aws: Option<&AwsSession>) -> Result<String, AwsError> {
+    fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
         use aws_sdk_sqs::types::QueueAttributeName;
         let url = self.queue_url(connector).map_err(AwsError::config_error)?;
         let sqs = probe_session(aws)?.sqs();
