@@ -94,14 +94,14 @@ fn main() -> anyhow::Result<()> {
 
 /// Raw batches of up to 1024 records from the corpus, read as the pipeline reads them.
 fn raw_batches(dir: &Path, max: usize) -> anyhow::Result<Vec<trawl::batch::RawBatch>> {
-    use trawl::{batch::{ObjectInfo, RawBatchBuilder}, formats::{cloudtrail_log::CloudTrailLogReader, compression::decompressed}};
+    use trawl::{batch::{ObjectInfo, RawBatchBuilder}, formats::{compression::decompressed, json_records::JsonRecordsReader}};
     let mut files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")).collect();
     files.sort();
     let mut out = Vec::new();
     let mut b = RawBatchBuilder::new();
     'files: for f in files {
         let info = ObjectInfo { connector: "bench".into(), source_kind: "cloudtrail_files", aws_account_id: None, region: None, object: f.display().to_string() };
-        let mut r = CloudTrailLogReader::new(decompressed(std::fs::File::open(&f)?)?);
+        let mut r = JsonRecordsReader::cloudtrail(decompressed(std::fs::File::open(&f)?)?);
         while let Some(rec) = r.next_record()? {
             b.push(&info, &rec.bytes, rec.index, rec.offset, 0);
             if b.rows() == 1024 {

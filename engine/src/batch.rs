@@ -4,10 +4,10 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::{
-    Array, ArrayRef, RecordBatch,
-    builder::{BinaryBuilder, StringBuilder, TimestampMillisecondBuilder, UInt64Builder},
+    Array, ArrayRef, DictionaryArray, RecordBatch,
+    builder::{ArrayBuilder, BinaryBuilder, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder},
     cast::AsArray,
-    types::UInt64Type,
+    types::{UInt32Type, UInt64Type},
 };
 use trawl_guest_sdk::abi::{envelope, envelope_schema};
 
@@ -118,6 +118,11 @@ pub struct RawBatchBuilder {
     index: UInt64Builder,
     offset: UInt64Builder,
     ingest: TimestampMillisecondBuilder,
+    /// The context column: a key per row into `context_values`, which holds each run of equal
+    /// contexts once (a unit's records share one).
+    context_keys: UInt32Builder,
+    context_values: BinaryBuilder,
+    last_context: Option<Vec<u8>>,
     rows: usize,
     bytes: usize,
 }
@@ -148,6 +153,9 @@ impl RawBatchBuilder {
             index: UInt64Builder::with_capacity(rows),
             offset: UInt64Builder::with_capacity(rows),
             ingest: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            context_keys: UInt32Builder::with_capacity(rows),
+            context_values: BinaryBuilder::new(),
+            last_context: None,
             rows: 0,
             bytes: 0,
         }
@@ -155,6 +163,21 @@ impl RawBatchBuilder {
 
     /// Appends one record.
     pub fn push(&mut self, info: &ObjectInfo, raw: &[u8], index: u64, offset: u64, ingest_ms: i64) {
+        self.push_with_context(info, raw, index, offset, ingest_ms, None);
+    }
+
+    /// Appends one record with its unit context.
+    pub fn push_with_context(&mut self, info: &ObjectInfo, raw: &[u8], index: u64, offset: u64, ingest_ms: i64, context: Option<&[u8]>) {
+        match context {
+            None => self.context_keys.append_null(),
+            Some(c) => {
+                if self.last_context.as_deref() != Some(c) {
+                    self.context_values.append_value(c);
+                    self.last_context = Some(c.to_vec());
+                }
+                self.context_keys.append_value(self.context_values.len() as u32 - 1);
+            }
+        }
         self.raw.append_value(raw);
         self.connector.append_value(&*info.connector);
         self.kind.append_value(info.source_kind);
@@ -197,6 +220,7 @@ impl RawBatchBuilder {
             Arc::new(this.index.finish()),
             Arc::new(this.offset.finish()),
             Arc::new(this.ingest.finish()),
+            Arc::new(DictionaryArray::<UInt32Type>::try_new(this.context_keys.finish(), Arc::new(this.context_values.finish())).expect("keys index the values")),
         ];
         let batch = RecordBatch::try_new(envelope_schema(), cols).expect("builder columns match the envelope schema");
         debug_assert_eq!(batch.schema().field(0).name(), envelope::RAW);
@@ -229,5 +253,28 @@ mod tests {
         assert_eq!(second.batch.column(0).as_binary::<i32>().value(0), b"{\"n\":99}");
         assert!(second.batch.column(3).is_null(0), "no account carried over from the first batch");
         assert_eq!(b.finish(2).len(), 0);
+    }
+
+    /// The guest reads the context back per row; a run of equal contexts is stored once.
+    #[test]
+    fn contexts_are_stored_once_per_run_and_read_back_per_row() {
+        let mut b = RawBatchBuilder::new();
+        let i = info("flows.log.gz", None);
+        b.push_with_context(&i, b"2 a", 0, 10, 1, Some(b"version srcaddr"));
+        b.push_with_context(&i, b"2 b", 1, 20, 1, Some(b"version srcaddr"));
+        b.push(&i, b"{}", 2, 30, 1);
+        b.push_with_context(&i, b"ACCEPT", 3, 40, 1, Some(b"action"));
+        let batch = b.finish(0);
+        let dict = batch.batch.column_by_name(envelope::CONTEXT).unwrap().as_dictionary::<UInt32Type>();
+        assert_eq!(dict.values().len(), 2, "each distinct run once");
+        let view = trawl_guest_sdk::RawBatchView::new(&batch.batch).unwrap();
+        let got: Vec<Option<&[u8]>> = (0..4).map(|r| view.get(r).context).collect();
+        assert_eq!(got, [Some(&b"version srcaddr"[..]), Some(&b"version srcaddr"[..]), None, Some(&b"action"[..])]);
+        // And through the IPC stream the mapper receives.
+        let bytes = trawl_guest_sdk::runtime::ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch)).unwrap();
+        let back = trawl_guest_sdk::runtime::ipc_decode(&bytes).unwrap();
+        let view = trawl_guest_sdk::RawBatchView::new(&back[0]).unwrap();
+        assert_eq!(view.get(3).context, Some(&b"action"[..]));
+        assert_eq!(view.get(2).context, None);
     }
 }

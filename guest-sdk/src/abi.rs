@@ -33,7 +33,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version. Minor additions are backwards compatible.
 /// - 1.1: import `trawl::log_row(level, row, ptr, len)`: a log line with the input row.
-pub const ABI_MINOR: u32 = 1;
+/// - 1.2: envelope column [`envelope::CONTEXT`]: the unit context of each record. Modules
+///   built for 1.1 read columns by name and never see it.
+pub const ABI_MINOR: u32 = 2;
 
 /// First byte of a packed result: success.
 pub const RESULT_OK: u8 = 0;
@@ -79,6 +81,10 @@ pub mod envelope {
     pub const BYTE_OFFSET: &str = "byte_offset";
     /// When trawl read the record (ms since the epoch, UTC).
     pub const INGEST_TIME: &str = "ingest_time";
+    /// The unit context (ABI 1.2): bytes every record of its unit is read with, such as the
+    /// header line naming a VPC Flow Logs file's fields; null when the format has none.
+    /// Dictionary-encoded, so a batch carries each distinct context once.
+    pub const CONTEXT: &str = "context";
 }
 
 /// The one schema of every raw batch, whatever the source: the record bytes plus provenance.
@@ -94,6 +100,7 @@ pub fn envelope_schema() -> SchemaRef {
         Field::new(RECORD_INDEX, DataType::UInt64, false),
         Field::new(BYTE_OFFSET, DataType::UInt64, false),
         Field::new(INGEST_TIME, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(CONTEXT, DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Binary)), true),
     ]))
 }
 

@@ -1,15 +1,19 @@
 //! The raw record a mapper sees: its bytes and where they came from.
 
 use arrow_array::{
-    Array, BinaryArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array,
+    Array, BinaryArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
     cast::AsArray,
-    types::{TimestampMillisecondType, UInt64Type},
+    types::{TimestampMillisecondType, UInt32Type, UInt64Type},
 };
 
 use crate::{MapError, abi::envelope};
 
 /// One raw record with its provenance. Borrowed from the batch: no copies.
+///
+/// Not built field by field outside this crate (fields are added in ABI minor versions): in
+/// tests, start from [`crate::testing::record`] and set what matters.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct RawRecord<'a> {
     /// The record bytes exactly as the source read them (for CloudTrail: one JSON object).
     pub bytes: &'a [u8],
@@ -29,6 +33,9 @@ pub struct RawRecord<'a> {
     pub byte_offset: u64,
     /// When trawl read it, ms since the epoch.
     pub ingest_time_ms: i64,
+    /// The unit context (ABI 1.2): e.g. the header line of the VPC Flow Logs file the record
+    /// is a line of. `None` for formats without one.
+    pub context: Option<&'a [u8]>,
 }
 
 impl<'a> RawRecord<'a> {
@@ -80,6 +87,8 @@ pub struct RawBatchView<'a> {
     index: &'a UInt64Array,
     offset: &'a UInt64Array,
     ingest: &'a TimestampMillisecondArray,
+    /// Keys and values of the dictionary-encoded context column, when the host sends one.
+    context: Option<(&'a UInt32Array, &'a BinaryArray)>,
 }
 
 impl<'a> RawBatchView<'a> {
@@ -96,6 +105,13 @@ impl<'a> RawBatchView<'a> {
                 .ok_or_else(|| format!("raw batch has no column {name:?}"))?
                 .as_ref();
             c.as_string_opt::<i32>().ok_or_else(|| format!("column {name:?} is not Utf8"))
+        };
+        let context = match batch.column_by_name(envelope::CONTEXT) {
+            None => None,
+            Some(c) => {
+                let d = c.as_dictionary_opt::<UInt32Type>().ok_or("column \"context\" is not Dictionary<UInt32, Binary>")?;
+                Some((d.keys(), d.values().as_binary_opt::<i32>().ok_or("the values of column \"context\" are not Binary")?))
+            }
         };
         let raw = col(envelope::RAW)?
             .as_binary_opt::<i32>()
@@ -116,6 +132,7 @@ impl<'a> RawBatchView<'a> {
             ingest: col(envelope::INGEST_TIME)?
                 .as_primitive_opt::<TimestampMillisecondType>()
                 .ok_or("ingest_time is not Timestamp(ms)")?,
+            context,
         })
     }
 
@@ -142,6 +159,7 @@ impl<'a> RawBatchView<'a> {
             record_index: self.index.value(i),
             byte_offset: self.offset.value(i),
             ingest_time_ms: self.ingest.value(i),
+            context: self.context.and_then(|(keys, values)| (!keys.is_null(i)).then(|| values.value(keys.value(i) as usize))),
         }
     }
 }
@@ -161,6 +179,7 @@ mod tests {
             record_index: 0,
             byte_offset: 0,
             ingest_time_ms: 0,
+            context: None,
         }
     }
 

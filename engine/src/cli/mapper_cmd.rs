@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use crate::{
     batch::{ObjectInfo, RawBatch, RawBatchBuilder},
     formats::{
-        cloudtrail_log::{CloudTrailLogReader, LogError},
+        json_records::JsonRecordsReader,
+        FormatError,
         compression::decompressed,
     },
     mapper::{BatchMapper, MapperLimits, MapperRef, WasmMapper, toolchain},
@@ -91,12 +92,12 @@ pub fn read_sample(path: &Path) -> anyhow::Result<RawBatch> {
     };
     // A fixed ingest time keeps outputs reproducible for golden files.
     const INGEST_MS: i64 = 1_700_000_000_000;
-    let mut reader = CloudTrailLogReader::new(open()?);
+    let mut reader = JsonRecordsReader::cloudtrail(open()?);
     loop {
         match reader.next_record() {
             Ok(Some(r)) => b.push(&info, &r.bytes, r.index, r.offset, INGEST_MS),
             Ok(None) => break,
-            Err(LogError::NotCloudTrail { .. }) if b.rows() == 0 => {
+            Err(FormatError::NotFormat { .. }) if b.rows() == 0 => {
                 // Not a CloudTrail log: one record per non-empty line.
                 let mut text = Vec::new();
                 open()?.read_to_end(&mut text)?;

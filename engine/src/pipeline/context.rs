@@ -251,7 +251,13 @@ impl SourceContext<'_> {
 
     /// Adds one record of a unit.
     pub fn push(&mut self, unit: &mut UnitHandle, raw: &[u8], index: u64, offset: u64) {
-        self.builder.push(&unit.info, raw, index, offset, unit.ingest_ms);
+        self.push_with_context(unit, raw, index, offset, None);
+    }
+
+    /// Adds one record of a unit with the unit context its format gives it
+    /// ([`crate::formats::RecordReader::context`]); the mapper sees both.
+    pub fn push_with_context(&mut self, unit: &mut UnitHandle, raw: &[u8], index: u64, offset: u64, context: Option<&[u8]>) {
+        self.builder.push_with_context(&unit.info, raw, index, offset, unit.ingest_ms, context);
         self.oldest.get_or_insert_with(std::time::Instant::now);
         unit.records += 1;
         self.read.records_read += 1;

@@ -14,7 +14,7 @@ use std::{
 use arrow_array::{Array, RecordBatch, StructArray, cast::AsArray};
 use trawl::{
     batch::{ObjectInfo, RawBatch, RawBatchBuilder},
-    formats::{cloudtrail_log::CloudTrailLogReader, compression::decompressed},
+    formats::{compression::decompressed, json_records::JsonRecordsReader},
     pipeline::RunSummary,
 };
 
@@ -77,7 +77,7 @@ pub fn raw_batch_of(file: &Path, connector: &str) -> RawBatch {
         object: file.strip_prefix(repo()).unwrap_or(file).display().to_string(),
     };
     let mut b = RawBatchBuilder::new();
-    let mut r = CloudTrailLogReader::new(decompressed(std::fs::File::open(file).unwrap()).unwrap());
+    let mut r = JsonRecordsReader::cloudtrail(decompressed(std::fs::File::open(file).unwrap()).unwrap());
     while let Some(rec) = r.next_record().unwrap() {
         // Fixed ingest time so outputs are reproducible.
         b.push(&info, &rec.bytes, rec.index, rec.offset, 1_700_000_000_000);

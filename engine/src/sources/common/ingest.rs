@@ -1,21 +1,22 @@
-//! Reading one unit's byte stream into the pipeline through a record format: every record,
-//! and a dead-letter entry for whatever cannot be read.
+//! Reading one unit's byte stream into the pipeline through a record format: every record
+//! (with the format's unit context), and a dead-letter entry for whatever cannot be read.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use crate::{
     batch::ObjectInfo,
-    formats::{
-        cloudtrail_log::{CloudTrailLogReader, LogError},
-        compression::decompressed,
-    },
+    formats::{FormatError, RecordReader, compression::decompressed, json_records::JsonRecordsReader},
     pipeline::{Checkpoint, SourceContext},
 };
 
-/// Reads one CloudTrail log object (any byte stream, gzip or not) as one unit. Shared by every
-/// source that delivers CloudTrail log files.
-pub fn cloudtrail_log(ctx: &mut SourceContext<'_>, info: ObjectInfo, input: impl Read + Send + 'static) {
-    let mut unit = ctx.begin_unit(info, Checkpoint::Done);
+/// Reads one byte stream (gzip or not) as one unit, split into records by the reader
+/// `format` makes of it.
+pub fn records<F, R>(ctx: &mut SourceContext<'_>, info: ObjectInfo, checkpoint: Checkpoint, input: impl Read + Send + 'static, format: F)
+where
+    F: FnOnce(Box<dyn BufRead + Send>) -> R,
+    R: RecordReader,
+{
+    let mut unit = ctx.begin_unit(info, checkpoint);
     let stream = match decompressed(input) {
         Ok(s) => s,
         Err(e) => {
@@ -24,15 +25,15 @@ pub fn cloudtrail_log(ctx: &mut SourceContext<'_>, info: ObjectInfo, input: impl
             return;
         }
     };
-    let mut reader = CloudTrailLogReader::new(stream);
+    let mut reader = format(stream);
     loop {
         match reader.next_record() {
-            Ok(Some(rec)) => ctx.push(&mut unit, &rec.bytes, rec.index, rec.offset),
+            Ok(Some(rec)) => ctx.push_with_context(&mut unit, &rec.bytes, rec.index, rec.offset, reader.context()),
             Ok(None) => break,
             Err(mut e) => {
                 let partial = e.take_partial();
                 let reason = match &e {
-                    LogError::Io { .. } => format!("{e} (corrupt or truncated compressed stream?)"),
+                    FormatError::Io { .. } => format!("{e} (corrupt or truncated compressed stream?)"),
                     _ => e.to_string(),
                 };
                 ctx.unit_failed(&mut unit, e.offset(), reason, partial.map(|p| (p.index, p.offset, p.bytes)));
@@ -41,4 +42,10 @@ pub fn cloudtrail_log(ctx: &mut SourceContext<'_>, info: ObjectInfo, input: impl
         }
     }
     ctx.end_unit(unit);
+}
+
+/// Reads one CloudTrail log object as one unit, done once durable. Shared by every source
+/// that delivers CloudTrail log files.
+pub fn cloudtrail_log(ctx: &mut SourceContext<'_>, info: ObjectInfo, input: impl Read + Send + 'static) {
+    records(ctx, info, Checkpoint::Done, input, JsonRecordsReader::cloudtrail);
 }

@@ -1,7 +1,8 @@
-//! Streaming reader of CloudTrail log files: `{"Records":[{…},{…}]}`.
+//! Streaming reader of a JSON document whose records are the elements of one top-level array:
+//! CloudTrail log files (`{"Records":[{…},{…}]}`), and the other AWS logs shaped like them.
 //!
 //! It never holds the file, only one record at a time: it scans the top-level object for the
-//! `Records` key and yields each array element's exact bytes with its index and byte offset
+//! records key and yields each array element's exact bytes with its index and byte offset
 //! (in the decompressed stream). Records are not parsed here — the mapper parses them anyway,
 //! so parsing twice would only cost time. Other top-level keys are skipped.
 
@@ -9,71 +10,7 @@ use std::io::{self, BufRead};
 
 use memchr::memchr2;
 
-/// Records larger than this are refused (CloudTrail records are a few KB; the largest
-/// documented are well under 1 MiB). Protects memory from a corrupt or hostile file.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
-
-/// One record: its bytes, index in the `Records` array and byte offset in the stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogRecord {
-    /// Index in the `Records` array, from 0.
-    pub index: u64,
-    /// Offset of the record's first byte in the decompressed stream.
-    pub offset: u64,
-    /// The record's exact bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// Why a file could not be read to the end. Records already returned stay valid.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    /// The stream is not a CloudTrail log (empty, not JSON, no `Records` array…).
-    #[error("not a CloudTrail log file: {detail} (at byte {offset})")]
-    NotCloudTrail {
-        /// Offset where that became clear.
-        offset: u64,
-        /// What was found instead.
-        detail: String,
-    },
-    /// The JSON breaks off or is malformed; `partial` holds the bytes of the record that was
-    /// being read, if any.
-    #[error("malformed CloudTrail log: {detail} (at byte {offset})")]
-    Malformed {
-        /// Offset of the problem.
-        offset: u64,
-        /// What is wrong.
-        detail: String,
-        /// The record being read when it happened, with its index and offset.
-        partial: Option<LogRecord>,
-    },
-    /// Reading or decompressing failed (e.g. a corrupt gzip stream).
-    #[error("cannot read the stream after byte {offset}: {source}")]
-    Io {
-        /// Decompressed bytes read before the failure.
-        offset: u64,
-        /// The I/O or decompression error.
-        source: io::Error,
-        /// The record being read when it happened.
-        partial: Option<LogRecord>,
-    },
-}
-
-impl LogError {
-    /// The partial record being read when the error happened, if any.
-    pub fn take_partial(&mut self) -> Option<LogRecord> {
-        match self {
-            LogError::Malformed { partial, .. } | LogError::Io { partial, .. } => partial.take(),
-            LogError::NotCloudTrail { .. } => None,
-        }
-    }
-
-    /// Byte offset of the error.
-    pub fn offset(&self) -> u64 {
-        match self {
-            LogError::NotCloudTrail { offset, .. } | LogError::Malformed { offset, .. } | LogError::Io { offset, .. } => *offset,
-        }
-    }
-}
+use super::{FormatError, MAX_RECORD_BYTES, Record, RecordReader};
 
 enum State {
     Start,
@@ -82,21 +19,30 @@ enum State {
     Done,
 }
 
-/// Reads the records of one CloudTrail log stream, one at a time.
-pub struct CloudTrailLogReader<R> {
+/// Reads the records of one stream, one at a time.
+pub struct JsonRecordsReader<R> {
     r: R,
+    key: &'static str,
+    what: &'static str,
     pos: u64,
     state: State,
     next_index: u64,
     saw_records: bool,
 }
 
-type Result<T> = std::result::Result<T, LogError>;
+type Result<T> = std::result::Result<T, FormatError>;
 
-impl<R: BufRead> CloudTrailLogReader<R> {
-    /// A reader over a decompressed stream (see [`super::compression::decompressed`]).
-    pub fn new(r: R) -> Self {
-        Self { r, pos: 0, state: State::Start, next_index: 0, saw_records: false }
+impl<R: BufRead> JsonRecordsReader<R> {
+    /// A reader of the array under `key` of a decompressed stream (see
+    /// [`super::compression::decompressed`]); `what` names the format in errors
+    /// (`CloudTrail log file`).
+    pub fn new(r: R, key: &'static str, what: &'static str) -> Self {
+        Self { r, key, what, pos: 0, state: State::Start, next_index: 0, saw_records: false }
+    }
+
+    /// A reader of a CloudTrail log file: the `Records` array.
+    pub fn cloudtrail(r: R) -> Self {
+        Self::new(r, "Records", "CloudTrail log file")
     }
 
     /// Decompressed bytes consumed so far.
@@ -105,7 +51,7 @@ impl<R: BufRead> CloudTrailLogReader<R> {
     }
 
     /// The next record, `Ok(None)` at the end of the file.
-    pub fn next_record(&mut self) -> Result<Option<LogRecord>> {
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
         loop {
             match self.state {
                 State::Done => return Ok(None),
@@ -126,7 +72,8 @@ impl<R: BufRead> CloudTrailLogReader<R> {
                         Some(b'}') => {
                             self.bump();
                             if !self.saw_records {
-                                return Err(self.not_ct("the top-level object has no \"Records\" array"));
+                                let detail = format!("the top-level object has no {:?} array", self.key);
+                                return Err(self.not_ct(&detail));
                             }
                             if let Some(c) = self.skip_ws()? {
                                 return Err(self.malformed(&format!("{} after the top-level object", show(c)), None));
@@ -145,15 +92,18 @@ impl<R: BufRead> CloudTrailLogReader<R> {
                         Some(_) => {}
                     }
                     let key = self.read_key()?;
-                    if key == "Records" {
+                    if key == self.key {
                         match self.skip_ws()? {
                             Some(b'[') => {
                                 self.bump();
                                 self.saw_records = true;
                                 self.state = State::InRecords { first: true };
                             }
-                            Some(c) => return Err(self.not_ct(&format!("\"Records\" is not an array (found {})", show(c)))),
-                            None => return Err(self.eof_in("the Records key")),
+                            Some(c) => {
+                                let detail = format!("{:?} is not an array (found {})", self.key, show(c));
+                                return Err(self.not_ct(&detail));
+                            }
+                            None => return Err(self.eof_in("the records key")),
                         }
                     } else {
                         // Some other key (digest files have logFiles, …): skip its value.
@@ -172,14 +122,14 @@ impl<R: BufRead> CloudTrailLogReader<R> {
                         Some(b',') if !first => {
                             self.bump();
                         }
-                        None => return Err(self.eof_in("the Records array")),
+                        None => return Err(self.eof_in("the records array")),
                         Some(c) if !first => {
                             return Err(self.malformed(&format!("expected ',' or ']' between records, found {}", show(c)), None));
                         }
                         Some(_) => {}
                     }
                     if self.skip_ws()?.is_none() {
-                        return Err(self.eof_in("the Records array"));
+                        return Err(self.eof_in("the records array"));
                     }
                     let offset = self.pos;
                     let index = self.next_index;
@@ -188,14 +138,14 @@ impl<R: BufRead> CloudTrailLogReader<R> {
                         Ok(()) => {
                             self.next_index += 1;
                             self.state = State::InRecords { first: false };
-                            return Ok(Some(LogRecord { index, offset, bytes }));
+                            return Ok(Some(Record { index, offset, bytes }));
                         }
                         Err(mut e) => {
                             if !bytes.is_empty() {
-                                let p = LogRecord { index, offset, bytes };
+                                let p = Record { index, offset, bytes };
                                 match &mut e {
-                                    LogError::Malformed { partial, .. } | LogError::Io { partial, .. } => *partial = Some(p),
-                                    LogError::NotCloudTrail { .. } => {}
+                                    FormatError::Malformed { partial, .. } | FormatError::Io { partial, .. } => *partial = Some(p),
+                                    FormatError::NotFormat { .. } => {}
                                 }
                             }
                             self.state = State::Done;
@@ -207,23 +157,23 @@ impl<R: BufRead> CloudTrailLogReader<R> {
         }
     }
 
-    fn not_ct(&mut self, detail: &str) -> LogError {
+    fn not_ct(&mut self, detail: &str) -> FormatError {
         self.state = State::Done;
-        LogError::NotCloudTrail { offset: self.pos, detail: detail.to_string() }
+        FormatError::NotFormat { what: self.what, offset: self.pos, detail: detail.to_string() }
     }
 
-    fn malformed(&mut self, detail: &str, partial: Option<LogRecord>) -> LogError {
+    fn malformed(&mut self, detail: &str, partial: Option<Record>) -> FormatError {
         self.state = State::Done;
-        LogError::Malformed { offset: self.pos, detail: detail.to_string(), partial }
+        FormatError::Malformed { what: self.what, offset: self.pos, detail: detail.to_string(), partial }
     }
 
-    fn eof_in(&mut self, what: &str) -> LogError {
+    fn eof_in(&mut self, what: &str) -> FormatError {
         self.malformed(&format!("the file ends inside {what} (truncated?)"), None)
     }
 
-    fn io(&mut self, e: io::Error) -> LogError {
+    fn io(&mut self, e: io::Error) -> FormatError {
         self.state = State::Done;
-        LogError::Io { offset: self.pos, source: e, partial: None }
+        FormatError::Io { offset: self.pos, source: e, partial: None }
     }
 
     fn fill(&mut self) -> Result<&[u8]> {
@@ -366,6 +316,12 @@ impl<R: BufRead> CloudTrailLogReader<R> {
     }
 }
 
+impl<R: BufRead> RecordReader for JsonRecordsReader<R> {
+    fn next_record(&mut self) -> Result<Option<Record>> {
+        JsonRecordsReader::next_record(self)
+    }
+}
+
 fn show(c: u8) -> String {
     if c.is_ascii_graphic() { format!("'{}'", c as char) } else { format!("byte 0x{c:02x}") }
 }
@@ -374,8 +330,8 @@ fn show(c: u8) -> String {
 mod tests {
     use super::*;
 
-    fn read_all(input: &[u8]) -> (Vec<LogRecord>, Option<LogError>) {
-        let mut r = CloudTrailLogReader::new(input);
+    fn read_all(input: &[u8]) -> (Vec<Record>, Option<FormatError>) {
+        let mut r = JsonRecordsReader::cloudtrail(input);
         let mut out = Vec::new();
         loop {
             match r.next_record() {
@@ -409,7 +365,7 @@ mod tests {
     fn reads_through_small_buffers() {
         let input: &[u8] = br#"{"Records":[{"k":"v\\"},{"k":"w"}]}"#;
         let r = std::io::BufReader::with_capacity(1, input);
-        let mut r = CloudTrailLogReader::new(r);
+        let mut r = JsonRecordsReader::cloudtrail(r);
         let mut n = 0;
         while let Some(rec) = r.next_record().unwrap() {
             serde_json::from_slice::<serde_json::Value>(&rec.bytes).unwrap();
@@ -436,6 +392,16 @@ mod tests {
             assert!(err.to_string().contains(want), "{err} should contain {want}");
             assert_eq!(recs.len(), *n_ok, "{}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn the_records_key_is_a_parameter() {
+        let mut r = JsonRecordsReader::new(&br#"{"Records":[1],"findings":[{"id":"a"},{"id":"b"}]}"#[..], "findings", "findings export");
+        assert_eq!(r.next_record().unwrap().unwrap().bytes, br#"{"id":"a"}"#);
+        assert_eq!(r.next_record().unwrap().unwrap().index, 1);
+        assert!(r.next_record().unwrap().is_none());
+        let e = JsonRecordsReader::new(&br#"{"Records":[]}"#[..], "findings", "findings export").next_record().unwrap_err();
+        assert_eq!(e.to_string(), "not a findings export: the top-level object has no \"findings\" array (at byte 14)");
     }
 
     #[test]
