@@ -1,9 +1,10 @@
 //! Helpers shared by the source families: day ranges ([`days`]), S3 log buckets in the
 //! `AWSLogs/<account>/<service>/<region>/YYYY/MM/DD/` layout and object fetching ([`s3`]),
-//! reading a record stream into the pipeline ([`ingest`]), and API paging with a rate limit
-//! and backoff ([`api`]).
+//! reading a record stream into the pipeline ([`ingest`]), the SQS receive/commit/delete
+//! loop ([`queue`]), and API paging with a rate limit and backoff ([`api`]).
 
 pub mod api;
 pub mod days;
 pub mod ingest;
+pub mod queue;
 pub mod s3;

@@ -1,30 +1,26 @@
 //! Source `sqs`: CloudTrail log objects (typically data events) announced on an SQS queue by
 //! S3 event notifications — direct, SNS-wrapped or through EventBridge.
 //!
-//! The loop: long-poll ReceiveMessage; parse each body ([`notification`]); fetch and read the
-//! objects it names; every `commit_every_messages` messages (and at the end) ask the
-//! pipeline to make those objects durable, and only then DeleteMessageBatch. While objects are
-//! being read or committed, messages older than half the visibility timeout get their
-//! visibility extended, so nobody else receives them meanwhile. A message received more than
-//! `max_receive_count` times, or one that is not an S3 notification, goes to the dead-letter
-//! output (its body is the raw record) and is deleted. The run ends when a receive comes back
-//! empty (the queue is drained) or after `--max-duration`.
+//! The queue loop is [`common::queue`](super::common::queue): this source is what reads a
+//! message — parse the notification ([`notification`]), then fetch and read the objects it
+//! names; a message is deleted once those objects are durable. An object that cannot be
+//! fetched for a reason that may pass keeps its message on the queue for the next run.
 
 pub mod notification;
 
-use std::{
-    collections::HashSet,
-    time::{Duration, Instant},
-};
+use std::{collections::HashSet, time::Duration};
 
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use serde::{Deserialize, Serialize};
 
 use self::notification::Notification;
 use super::{ConnectorDefaults, 
     Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
     cloudtrail_files::{account_region, is_log_file},
-    common::{ingest, s3::S3Fetcher},
+    common::{
+        ingest,
+        queue::{MessageReader, QueueLoop, QueueSettings},
+        s3::S3Fetcher,
+    },
     probe_session,
 };
 use crate::{
@@ -82,16 +78,23 @@ fn default_concurrency() -> usize {
 impl SqsConfig {
     /// The queue URL: the source's own, else the connector's `sqs_url`.
     pub fn queue_url<'a>(&'a self, connector: &'a ConnectorDefaults) -> Result<&'a str, String> {
-        if !(0..=20).contains(&self.wait_seconds) {
-            return Err(format!("wait_seconds must be 0–20, got {}", self.wait_seconds));
-        }
-        if self.visibility_timeout_seconds < 10 {
-            return Err(format!("visibility_timeout_seconds must be at least 10, got {}", self.visibility_timeout_seconds));
-        }
+        self.settings(None).check()?;
         self.queue_url
             .as_deref()
             .or(connector.sqs_url.as_deref())
             .ok_or_else(|| "no queue: set sqs_url on the connector (or queue_url on the source)".to_string())
+    }
+}
+
+impl SqsConfig {
+    fn settings(&self, max_duration: Option<Duration>) -> QueueSettings {
+        QueueSettings {
+            wait_seconds: self.wait_seconds,
+            visibility_timeout_seconds: self.visibility_timeout_seconds,
+            max_receive_count: self.max_receive_count,
+            commit_every_messages: self.commit_every_messages,
+            max_duration,
+        }
     }
 }
 
@@ -137,15 +140,6 @@ impl SourceSpec for SqsConfig {
     }
 }
 
-/// A received message whose objects are being processed.
-struct Pending {
-    receipt: String,
-    /// `s3://…` objects (or the message's own id when it was dead-lettered).
-    objects: Vec<String>,
-    /// Since when the message is invisible for the visibility timeout.
-    visible_since: Instant,
-}
-
 /// The source.
 pub struct SqsSource {
     cfg: SqsConfig,
@@ -161,91 +155,64 @@ impl SqsSource {
         let session = env.session()?;
         Ok(Self { cfg, queue_url, session, max_duration: env.max_duration })
     }
+}
 
-    fn fail(&self, what: &str, e: AwsError) -> SourceError {
-        let message = match e.code.as_str() {
-            "AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist" => format!("queue {} does not exist ({})", self.queue_url, e.code),
-            _ => format!("{what} on {}: {e}", self.queue_url),
+/// Reads S3 notifications: the log objects they name.
+struct NotifiedObjects {
+    fetcher: S3Fetcher<()>,
+    /// Objects read in this run: a duplicate notification must not read them twice.
+    seen: HashSet<String>,
+    /// Objects that could not be fetched for a reason that may pass (throttling, 5xx after
+    /// retries, access).
+    retry: HashSet<String>,
+    kind: &'static str,
+}
+
+impl MessageReader for NotifiedObjects {
+    fn plan(&mut self, ctx: &mut SourceContext<'_>, _message_id: &str, body: &str) -> Result<Vec<String>, String> {
+        let objects = match notification::parse(body)? {
+            Notification::TestEvent => return Ok(Vec::new()),
+            Notification::Objects(objects) => objects,
         };
-        SourceError { source_id: self.id(), message }
-    }
-
-    /// Records a message that cannot be processed in the dead-letter output (as a record, with
-    /// its body); returns the object id it is tracked under.
-    fn dead_letter_message(&self, ctx: &mut SourceContext<'_>, message_id: &str, body: &str, reason: String) -> String {
-        let object = format!("{}#{message_id}", self.queue_url);
-        let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id: None, region: None, object: object.clone() };
-        ctx.unreadable_unit(info, Checkpoint::Done, reason, Some(body.as_bytes()));
-        object
-    }
-
-    /// Keeps messages that have been invisible for half the timeout invisible for longer.
-    fn extend_visibility(&self, sqs: &aws_sdk_sqs::Client, pending: &mut [Pending]) {
-        let half = Duration::from_secs(self.cfg.visibility_timeout_seconds as u64 / 2);
-        let mut due: Vec<&mut Pending> = pending.iter_mut().filter(|p| p.visible_since.elapsed() >= half).collect();
-        for chunk in due.chunks_mut(10) {
-            let entries: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&p.receipt)
-                        .visibility_timeout(self.cfg.visibility_timeout_seconds)
-                        .build()
-                        .expect("id and receipt handle are set")
-                })
-                .collect();
-            let req = sqs.change_message_visibility_batch().queue_url(&self.queue_url).set_entries(Some(entries));
-            match runtime().block_on(req.send()) {
-                Ok(_) => {
-                    tracing::debug!(messages = chunk.len(), "extended message visibility");
-                    chunk.iter_mut().for_each(|p| p.visible_since = Instant::now());
-                }
-                Err(e) => tracing::warn!(queue = %self.queue_url, "cannot extend message visibility: {}", describe(&e, "sqs:ChangeMessageVisibility")),
+        let mut urls = Vec::new();
+        for o in objects {
+            if !is_log_file(std::path::Path::new(&o.key)) {
+                tracing::debug!(bucket = %o.bucket, key = %o.key, "not a CloudTrail log file; ignored");
+                continue;
             }
-        }
-    }
-
-    fn delete(&self, sqs: &aws_sdk_sqs::Client, receipts: &[String]) {
-        for chunk in receipts.chunks(10) {
-            let entries: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(r).build().expect("id and receipt handle are set"))
-                .collect();
-            let req = sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(entries));
-            match runtime().block_on(req.send()) {
-                Ok(out) => {
-                    for f in out.failed() {
-                        // The message comes back; its objects are done by then and are skipped.
-                        tracing::warn!(queue = %self.queue_url, code = f.code(), "cannot delete a message: {}", f.message().unwrap_or(""));
-                    }
-                }
-                Err(e) => tracing::warn!(queue = %self.queue_url, "cannot delete messages (they will be received again and skipped): {}", describe(&e, "sqs:DeleteMessage")),
+            let url = format!("s3://{}/{}", o.bucket, o.key);
+            if !self.seen.contains(&url) && !ctx.is_done(&url) {
+                self.seen.insert(url.clone());
+                self.retry.remove(&url);
+                self.fetcher.push((), &o.bucket, &o.key);
+                ctx.add_total(1);
             }
+            urls.push(url);
         }
+        Ok(urls)
     }
 
-    /// Makes every pending message's objects durable (a commit), then deletes the messages.
-    fn settle(&self, ctx: &mut SourceContext<'_>, sqs: &aws_sdk_sqs::Client, pending: &mut Vec<Pending>, retry_later: &HashSet<String>) -> Result<(), SourceError> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let wait = ctx.request_commit();
-        loop {
-            match wait.recv_timeout(Duration::from_secs(5)) {
-                Ok(Ok(())) => break,
-                Ok(Err(e)) => return Err(SourceError { source_id: self.id(), message: format!("not deleting messages: the commit failed: {e}") }),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => self.extend_visibility(sqs, pending),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                    return Err(SourceError { source_id: self.id(), message: "not deleting messages: the pipeline stopped".into() });
+    fn read(&mut self, ctx: &mut SourceContext<'_>, keep_alive: &mut dyn FnMut()) {
+        while let Some(f) = self.fetcher.next() {
+            let (aws_account_id, region) = account_region(&f.url);
+            let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind, aws_account_id, region, object: f.url.clone() };
+            match f.body {
+                Ok(body) => ingest::cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
+                Err(e) if e.is_not_found() => {
+                    ctx.unreadable_unit(info, Checkpoint::Done, format!("object was deleted before it could be read ({e})"), None);
+                }
+                Err(e) => {
+                    tracing::warn!(object = %f.url, "cannot fetch; its message stays on the queue to be retried: {e}");
+                    self.seen.remove(&f.url);
+                    self.retry.insert(f.url);
                 }
             }
+            keep_alive();
         }
-        let receipts: Vec<String> = pending.drain(..).filter(|p| !p.objects.iter().any(|o| retry_later.contains(o))).map(|p| p.receipt).collect();
-        self.delete(sqs, &receipts);
-        Ok(())
+    }
+
+    fn to_retry(&self) -> &HashSet<String> {
+        &self.retry
     }
 }
 
@@ -260,98 +227,9 @@ impl Source for SqsSource {
     }
 
     fn run(&mut self, ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
-        let sqs = self.session.sqs();
-        let s3 = self.session.s3();
-        let deadline = self.max_duration.map(|d| Instant::now() + d);
-        let mut pending: Vec<Pending> = Vec::new();
-        // Objects read in this run: a duplicate notification must not read them twice.
-        let mut seen: HashSet<String> = HashSet::new();
-        // Objects that could not be fetched for a reason that may pass (throttling, 5xx after
-        // retries, access): their messages are left on the queue to come back.
-        let mut retry_later: HashSet<String> = HashSet::new();
-        loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                tracing::info!(queue = %self.queue_url, "--max-duration reached; finishing");
-                break;
-            }
-            let receive = sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(self.cfg.wait_seconds)
-                .visibility_timeout(self.cfg.visibility_timeout_seconds)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount);
-            let received_at = Instant::now();
-            let out = runtime().block_on(receive.send()).map_err(|e| self.fail("sqs:ReceiveMessage", describe(&e, "sqs:ReceiveMessage")))?;
-            let messages = out.messages();
-            if messages.is_empty() {
-                tracing::debug!(queue = %self.queue_url, "queue drained");
-                break;
-            }
-            let mut fetcher: S3Fetcher<()> = S3Fetcher::new(s3.clone(), self.cfg.concurrency);
-            let mut ignorable = Vec::new();
-            for m in messages {
-                let (Some(receipt), body) = (m.receipt_handle(), m.body().unwrap_or("")) else { continue };
-                let id = m.message_id().unwrap_or("unknown");
-                let count: u32 = m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount)).and_then(|c| c.parse().ok()).unwrap_or(1);
-                let mut track = |objects| pending.push(Pending { receipt: receipt.to_string(), objects, visible_since: received_at });
-                if count > self.cfg.max_receive_count {
-                    let reason = format!("message received {count} times, over max_receive_count = {}; giving up on it", self.cfg.max_receive_count);
-                    track(vec![self.dead_letter_message(ctx, id, body, reason)]);
-                    continue;
-                }
-                match notification::parse(body) {
-                    Err(reason) => track(vec![self.dead_letter_message(ctx, id, body, reason)]),
-                    Ok(Notification::TestEvent) => ignorable.push(receipt.to_string()),
-                    Ok(Notification::Objects(objects)) => {
-                        let mut urls = Vec::new();
-                        for o in objects {
-                            if !is_log_file(std::path::Path::new(&o.key)) {
-                                tracing::debug!(bucket = %o.bucket, key = %o.key, "not a CloudTrail log file; ignored");
-                                continue;
-                            }
-                            let url = format!("s3://{}/{}", o.bucket, o.key);
-                            if !seen.contains(&url) && !ctx.is_done(&url) {
-                                seen.insert(url.clone());
-                                retry_later.remove(&url);
-                                fetcher.push((), &o.bucket, &o.key);
-                                ctx.add_total(1);
-                            }
-                            urls.push(url);
-                        }
-                        track(urls);
-                    }
-                }
-            }
-            self.delete(&sqs, &ignorable);
-            while let Some(f) = fetcher.next() {
-                let (aws_account_id, region) = account_region(&f.url);
-                let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object: f.url.clone() };
-                match f.body {
-                    Ok(body) => ingest::cloudtrail_log(ctx, info, ctx.count_bytes(std::io::Cursor::new(body))),
-                    Err(e) if e.is_not_found() => {
-                        ctx.unreadable_unit(info, Checkpoint::Done, format!("object was deleted before it could be read ({e})"), None);
-                    }
-                    Err(e) => {
-                        tracing::warn!(object = %f.url, "cannot fetch; its message stays on the queue to be retried: {e}");
-                        seen.remove(&f.url);
-                        retry_later.insert(f.url);
-                    }
-                }
-                self.extend_visibility(&sqs, &mut pending);
-            }
-            let oldest = pending.iter().map(|p| p.visible_since.elapsed()).max().unwrap_or_default();
-            if pending.len() >= self.cfg.commit_every_messages || oldest >= Duration::from_secs(self.cfg.visibility_timeout_seconds as u64 / 2) {
-                self.settle(ctx, &sqs, &mut pending, &retry_later)?;
-            }
-        }
-        self.settle(ctx, &sqs, &mut pending, &retry_later)?;
-        if !retry_later.is_empty() {
-            return Err(SourceError {
-                source_id: self.id(),
-                message: format!("{} object(s) could not be fetched; their messages stay on the queue for the next run (see the warnings above)", retry_later.len()),
-            });
-        }
-        Ok(())
+        let settings = self.cfg.settings(self.max_duration);
+        let queue = QueueLoop { sqs: self.session.sqs(), queue_url: &self.queue_url, settings: &settings, source_id: self.id(), kind: self.kind() };
+        let mut reader = NotifiedObjects { fetcher: S3Fetcher::new(self.session.s3(), self.cfg.concurrency), seen: HashSet::new(), retry: HashSet::new(), kind: self.kind() };
+        queue.run(ctx, &mut reader)
     }
 }
