@@ -3,6 +3,7 @@
 //! - a mapper's output on sample data → `golden.rs` (goldens in `tests/golden/`);
 //! - OCSF conformance of output → `ocsf.rs`;
 //! - whole runs of the `trawl` binary → `e2e.rs`; bad input → `bad_input.rs`;
+//! - kill -9 and rerun, concurrent runs, injected faults → `faults.rs`;
 //! - the mapper host (loading, sandbox, isolation) → `mapper_host.rs`;
 //! - embedded mapper freshness → `stale.rs`;
 //! - AWS sources, the S3 output, auth modes and `trawl check`, against moto → `aws.rs`;
@@ -17,6 +18,7 @@ mod bad_input;
 mod cloudtrail_lookup;
 mod custom_mapper;
 mod e2e;
+mod faults;
 mod golden;
 mod mapper_host;
 mod ocsf;

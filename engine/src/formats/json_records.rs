@@ -56,6 +56,11 @@ impl<R: BufRead> JsonRecordsReader<R> {
             match self.state {
                 State::Done => return Ok(None),
                 State::Start => {
+                    // A UTF-8 byte order mark (editors on Windows add one) is not content.
+                    if self.pos == 0 && self.fill()?.starts_with(b"\xEF\xBB\xBF") {
+                        self.r.consume(3);
+                        self.pos = 3;
+                    }
                     match self.skip_ws()? {
                         None => return Err(self.not_ct("the file is empty")),
                         Some(b'{') => {
@@ -392,6 +397,13 @@ mod tests {
             assert!(err.to_string().contains(want), "{err} should contain {want}");
             assert_eq!(recs.len(), *n_ok, "{}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_skipped() {
+        let (recs, err) = read_all(b"\xEF\xBB\xBF{\"Records\":[{\"a\":1}]}");
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!((recs.len(), recs[0].offset), (1, 15));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::{
     mapper::{BatchMapper, MapperLimits, MapperRef, WasmMapper, map_isolating},
     sinks::DeadLetter,
     sources::{Source, SourceEnv},
-    state::StateStore,
+    state::{StateStore, lock::DirLock},
 };
 
 /// Options of one run beyond the config.
@@ -72,6 +72,8 @@ struct Job {
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    // One run per state dir and per local output at a time; held until the run ends.
+    let _locks = lock_dirs(cfg)?;
     let state = StateStore::open(&cfg.state.dir)?;
     let output_env = cfg.output_env();
     let sinks = cfg.outputs.iter().map(|o| o.open(&output_env)).collect::<Result<Vec<_>, _>>()?;
@@ -192,6 +194,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
         seconds: started.elapsed().as_secs_f64(),
         sources: summaries,
     })
+}
+
+/// Locks the state directory and every local output root.
+fn lock_dirs(cfg: &Config) -> Result<Vec<DirLock>, RunError> {
+    let mut locks = vec![DirLock::acquire(&cfg.state.dir, "lock", "state dir").map_err(RunError::Busy)?];
+    for o in cfg.outputs.iter().filter(|o| o.s3_location().is_none()) {
+        locks.push(DirLock::acquire(o.path(), ".trawl.lock", "output").map_err(RunError::Busy)?);
+    }
+    Ok(locks)
 }
 
 /// Whether a mapper's manifest accepts records of a source kind (no list: any source).

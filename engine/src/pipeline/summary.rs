@@ -112,6 +112,9 @@ pub enum RunError {
     /// An output failed; nothing after the last commit is recorded as done.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// Another process holds the state dir or an output.
+    #[error("{0}")]
+    Busy(String),
     /// Too many records of a source were dead-lettered (`pipeline.max_error_ratio`).
     #[error("{source_id}: {dead} of {seen} records dead-lettered, over pipeline.max_error_ratio = {max}; stopping (see the dead-letter output for why)")]
     ErrorRatio {

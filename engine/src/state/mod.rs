@@ -23,6 +23,8 @@
 //! (fsync'd, copy-on-write B-tree, no torn writes after a crash), it needs no C toolchain and no
 //! server, and one file per state directory is easy to back up or delete.
 
+pub mod lock;
+
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableDefinition};

@@ -1,0 +1,181 @@
+//! The fault suite: kill -9 at seeded moments and rerun, two runs on one output. Every check
+//! reads the whole output back: every input record exactly once.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::common::{Scratch, input_records, sample_trail};
+
+/// A trail of `files` log files of `per_file` records each, from the sample's records (each
+/// with its own eventID), under `dir/AWSLogs/…`; returns the event ids.
+fn write_trail(dir: &Path, files: usize, per_file: usize) -> Vec<String> {
+    let sample = input_records(&sample_trail());
+    let mut ids = Vec::new();
+    for f in 0..files {
+        let day = format!("2024/01/{:02}", 10 + f % 5);
+        let d = dir.join(format!("AWSLogs/111122223333/CloudTrail/us-east-1/{day}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let records: Vec<Value> = (0..per_file)
+            .map(|i| {
+                let mut r = sample[(f * per_file + i) % sample.len()].clone();
+                let id = format!("fault-{f:04}-{i:04}");
+                r["eventID"] = json!(id);
+                ids.push(id);
+                r
+            })
+            .collect();
+        let name = format!("111122223333_CloudTrail_us-east-1_{}T0000Z_{f:04}.json.gz", day.replace('/', ""));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, json!({ "Records": records }).to_string().as_bytes()).unwrap();
+        std::fs::write(d.join(name), gz.finish().unwrap()).unwrap();
+    }
+    ids.sort();
+    ids
+}
+
+/// Event ids in every NDJSON file under `dir`, with how often each appears.
+fn ndjson_ids(dir: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    for e in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()) {
+        let p = e.path();
+        if e.file_type().is_file() && p.to_string_lossy().ends_with(".json") {
+            for line in std::fs::read_to_string(p).unwrap().lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                *out.entry(v["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Event ids in every Parquet file under `dir`, with how often each appears.
+fn parquet_ids(dir: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for f in crate::common::parquet_files(dir) {
+        for b in crate::common::read_parquet(&f) {
+            for id in crate::common::strings_at(&b, "metadata.uid") {
+                *out.entry(id.unwrap()).or_default() += 1;
+            }
+        }
+    }
+    out
+}
+
+fn config(pipeline: &str, outputs: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "state"
+[pipeline]
+{pipeline}
+[[connectors]]
+name = "faults"
+region = "us-east-1"
+[[connectors.sources]]
+type = "cloudtrail_files"
+path = "trail"
+{outputs}
+"#
+    )
+}
+
+const OUTPUTS: &str = "[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\n[[outputs]]\ntype = \"ndjson\"\npath = \"siem\"\n";
+
+/// Spawns `trawl run` in the scratch dir.
+fn spawn(sc: &Scratch) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// Waits until `ready` holds (or the child ended).
+fn wait_for(child: &mut std::process::Child, ready: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !ready() && child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "not ready within 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn kill_9_at_seeded_moments_then_a_rerun_writes_every_record_exactly_once() {
+    let mut seed: u64 = 0x0dd_f00d;
+    let mut mid_run = 0;
+    let trials = 5;
+    for trial in 0..trials {
+        let sc = Scratch::new();
+        let ids = write_trail(&sc.path("trail"), 60, 200);
+        sc.config(&config("workers = 2\nbatch_rows = 100\ncommit_every_records = 500", OUTPUTS));
+        // The compile cache of an earlier trial spares this one the mapper's first compile.
+        if trial > 0 {
+            crate::common::copy_tree(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-module-cache"), &sc.path("state/cache"));
+        }
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis((seed >> 33) % 350);
+        let mut child = spawn(&sc);
+        // After the first commit (some output is published), then a seeded while longer.
+        wait_for(&mut child, || !ndjson_ids(&sc.path("siem")).is_empty());
+        std::thread::sleep(delay);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if trial == 0 {
+            crate::common::copy_tree(&sc.path("state/cache"), &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-module-cache"));
+        }
+        let before = ndjson_ids(&sc.path("siem")).len();
+        eprintln!("trial {trial}: killed {delay:?} after the first commit, {before} of {} records out", ids.len());
+        mid_run += (before > 0 && before < ids.len()) as usize;
+        assert!(ndjson_ids(&sc.path("siem")).values().all(|n| *n == 1), "trial {trial}: nothing is published twice even before the rerun");
+
+        let (out, summary) = sc.run();
+        assert!(out.status.success(), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(summary.counts.reconciles());
+        for (name, got) in [("NDJSON", ndjson_ids(&sc.path("siem"))), ("Parquet", parquet_ids(&sc.path("lake")))] {
+            assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids, "trial {trial}: {name} holds every record");
+            assert!(got.values().all(|n| *n == 1), "trial {trial}: {name} holds no record twice");
+        }
+        // Readers globbing the lake never meet a staged file.
+        let staged: Vec<_> = walkdir::WalkDir::new(sc.path("lake")).into_iter().map(|e| e.unwrap().into_path()).filter(|p| p.to_string_lossy().ends_with(".parquet") && p.components().any(|c| c.as_os_str() == ".tmp")).collect();
+        assert!(staged.is_empty(), "{staged:?}");
+    }
+    assert!(mid_run >= trials / 2, "the kills must land mid-run: {mid_run} of {trials} did");
+}
+
+#[test]
+fn a_second_run_on_the_same_output_fails_fast_and_harms_nothing() {
+    let first = Scratch::new();
+    let ids = write_trail(&first.path("trail"), 40, 200);
+    first.config(&config("workers = 1\nbatch_rows = 50\ncommit_every_records = 200", OUTPUTS));
+    let second = Scratch::new();
+    write_trail(&second.path("trail"), 2, 10);
+    let shared = first.path("siem").display().to_string();
+    second.config(&config("", &format!("[[outputs]]\ntype = \"ndjson\"\npath = \"{shared}\"\n")));
+
+    let mut child = spawn(&first);
+    wait_for(&mut child, || std::fs::read_to_string(first.path("siem/.trawl.lock")).is_ok_and(|s| !s.is_empty()));
+    let out = second.trawl(&["run", "--config", "config.toml", "--quiet"]);
+    let finished_first = child.try_wait().unwrap().is_some();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    if !finished_first {
+        assert!(err.contains(&format!("is in use by another trawl process (pid {})", child.id())), "{err}");
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the first run is unharmed");
+    let got = ndjson_ids(&first.path("siem"));
+    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids);
+    assert!(got.values().all(|n| *n == 1));
+    // The state dir is locked too.
+    let third = Scratch::new();
+    third.config(&config("", OUTPUTS));
+    let _held = trawl::state::lock::DirLock::acquire(&third.path("state"), "lock", "state dir").unwrap();
+    let out = third.trawl(&["run", "--config", "config.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("state dir state is in use by another trawl process"), "{}", String::from_utf8_lossy(&out.stderr));
+}
