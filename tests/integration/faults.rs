@@ -179,3 +179,101 @@ fn a_second_run_on_the_same_output_fails_fast_and_harms_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("state dir state is in use by another trawl process"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Uploads every file under `dir` to `bucket` at the same relative key.
+fn upload_tree(moto: &crate::common::aws::Moto, dir: &Path, bucket: &str) {
+    for e in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()).filter(|e| e.file_type().is_file()) {
+        let key = e.path().strip_prefix(dir).unwrap().display().to_string();
+        moto.put(bucket, &key, std::fs::read(e.path()).unwrap());
+    }
+}
+
+/// A trail bucket read through a proxy that cuts off object bodies or resets connections:
+/// the run fetches again what broke, and lands every record once.
+#[test]
+fn s3_backfill_through_cut_bodies_and_resets_loses_nothing() {
+    use crate::common::aws::{Fault, FlakyProxy, Moto};
+    let moto = Moto::start();
+    for (fault, nth) in [(Fault::CutBody, 3), (Fault::Reset, 5)] {
+        let sc = Scratch::new();
+        let ids = write_trail(&sc.path("local"), 24, 25);
+        let bucket = format!("trail-{}", format!("{fault:?}").to_lowercase());
+        moto.create_bucket(&bucket);
+        upload_tree(&moto, &sc.path("local"), &bucket);
+        let proxy = FlakyProxy::start_with(moto.port, nth, fault);
+        sc.config(&format!(
+            r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "faults"
+region = "us-east-1"
+endpoint_url = "{}"
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "cloudtrail_s3"
+bucket = "{bucket}"
+since = "2024-01-10"
+until = "2024-01-14"
+concurrency = 4
+[[outputs]]
+type = "ndjson"
+path = "siem"
+"#,
+            proxy.url()
+        ));
+        let (out, summary) = sc.run();
+        assert!(out.status.success(), "{fault:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(proxy.failed() >= 3, "{fault:?}: the proxy injected {} faults", proxy.failed());
+        let got = ndjson_ids(&sc.path("siem"));
+        assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids, "{fault:?}");
+        assert!(got.values().all(|n| *n == 1), "{fault:?}");
+        assert_eq!((summary.counts.objects_failed, summary.counts.objects_retry_later), (0, 0), "{fault:?}");
+    }
+}
+
+/// A fault that outlasts the retries leaves the object unchecked: the run says so (exit 1),
+/// and the next run reads it.
+#[test]
+fn an_object_that_cannot_be_fetched_now_is_read_by_the_next_run() {
+    use crate::common::aws::{Fault, FlakyProxy, Moto};
+    let moto = Moto::start();
+    let sc = Scratch::new();
+    let ids = write_trail(&sc.path("local"), 6, 10);
+    moto.create_bucket("trail");
+    upload_tree(&moto, &sc.path("local"), "trail");
+    // Every object GET is cut off: no retry can succeed.
+    let broken = FlakyProxy::start_with(moto.port, 1, Fault::CutBody);
+    let cfg = |url: &str| {
+        format!(
+            r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "faults"
+region = "us-east-1"
+endpoint_url = "{url}"
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "cloudtrail_s3"
+bucket = "trail"
+since = "2024-01-10"
+until = "2024-01-14"
+[[outputs]]
+type = "ndjson"
+path = "siem"
+"#
+        )
+    };
+    sc.config(&cfg(&broken.url()));
+    let (out, summary) = sc.run();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary.counts.objects_retry_later, 6);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("retry later"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(ndjson_ids(&sc.path("siem")).is_empty());
+    sc.config(&cfg(&moto.url()));
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary.counts.objects_read, 6, "nothing was checkpointed by the failed run");
+    assert_eq!(ndjson_ids(&sc.path("siem")).keys().cloned().collect::<Vec<_>>(), ids);
+}

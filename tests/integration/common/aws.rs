@@ -225,9 +225,20 @@ impl Drop for ImdsStub {
     }
 }
 
-/// An HTTP proxy in front of moto that answers every `nth` request itself with a retryable
-/// error (alternating 503 SlowDown and 500 InternalError, S3's XML error body), as AWS does
-/// under throttling or a bad host. The SDK must retry them.
+/// What [`FlakyProxy`] does to every `nth` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers itself with a retryable error (alternating 503 SlowDown and 500
+    /// InternalError, S3's XML error body), as AWS does under throttling or a bad host.
+    ErrorReply,
+    /// Passes an object GET's response on with only half its body, then closes the
+    /// connection: a body cut off mid-stream. Other requests pass.
+    CutBody,
+    /// Closes the connection without answering (a reset).
+    Reset,
+}
+
+/// An HTTP proxy in front of moto that injects a [`Fault`] into every `nth` request.
 pub struct FlakyProxy {
     pub port: u16,
     failed: Arc<AtomicUsize>,
@@ -235,6 +246,10 @@ pub struct FlakyProxy {
 
 impl FlakyProxy {
     pub fn start(upstream: u16, nth: usize) -> Self {
+        Self::start_with(upstream, nth, Fault::ErrorReply)
+    }
+
+    pub fn start_with(upstream: u16, nth: usize, fault: Fault) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let failed = Arc::new(AtomicUsize::new(0));
@@ -244,7 +259,7 @@ impl FlakyProxy {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (f, seen) = (f.clone(), seen.clone());
-                std::thread::spawn(move || proxy_connection(conn, upstream, nth, &seen, &f));
+                std::thread::spawn(move || proxy_connection(conn, upstream, nth, fault, &seen, &f));
             }
         });
         FlakyProxy { port, failed }
@@ -287,12 +302,20 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
     Some(head)
 }
 
-fn proxy_connection(client: TcpStream, upstream: u16, nth: usize, seen: &AtomicUsize, failed: &AtomicUsize) {
+fn proxy_connection(client: TcpStream, upstream: u16, nth: usize, fault: Fault, seen: &AtomicUsize, failed: &AtomicUsize) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
     while let Some(req) = read_request(&mut reader) {
         let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % nth == 0 {
+        // An object GET: `GET /bucket/key?x-id=GetObject` (listings have another query).
+        let path = req.split(|b| *b == b' ').nth(1).map(String::from_utf8_lossy).unwrap_or_default();
+        let object_get = req.starts_with(b"GET ") && (!path.contains('?') || path.contains("x-id=GetObject"));
+        if n % nth == 0 && fault == Fault::Reset {
+            failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let cut = n % nth == 0 && fault == Fault::CutBody && object_get;
+        if n % nth == 0 && fault == Fault::ErrorReply {
             let k = failed.fetch_add(1, Ordering::Relaxed);
             let (status, code) = if k % 2 == 0 { ("503 Slow Down", "SlowDown") } else { ("500 Internal Server Error", "InternalError") };
             let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>Please reduce your request rate.</Message><RequestId>FLAKY{n}</RequestId></Error>");
@@ -317,7 +340,14 @@ fn proxy_connection(client: TcpStream, upstream: u16, nth: usize, seen: &AtomicU
         let text_end = resp.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4).unwrap_or(resp.len());
         let head = String::from_utf8_lossy(&resp[..text_end]).replace("Connection: close\r\n", "");
         let mut out = head.into_bytes();
-        out.extend_from_slice(&resp[text_end..]);
+        let body = &resp[text_end..];
+        if cut && body.len() > 1 {
+            failed.fetch_add(1, Ordering::Relaxed);
+            out.extend_from_slice(&body[..body.len() / 2]);
+            let _ = client.write_all(&out);
+            return; // the client is promised the whole Content-Length and gets half
+        }
+        out.extend_from_slice(body);
         if client.write_all(&out).is_err() {
             return;
         }

@@ -14,6 +14,9 @@ use tokio::task::JoinHandle;
 use super::days::DayRange;
 use crate::aws::{AwsError, describe, runtime};
 
+/// GETs of one object whose body breaks off before the object is given up for this run.
+const BODY_ATTEMPTS: u32 = 3;
+
 /// One object to fetch, with the caller's tag.
 pub struct Fetched<T> {
     /// The caller's tag.
@@ -60,13 +63,26 @@ impl<T> S3Fetcher<T> {
             let url = format!("s3://{bucket}/{key}");
             let client = self.client.clone();
             let handle = runtime().spawn(async move {
-                let out = client.get_object().bucket(&bucket).key(&key).send().await.map_err(|e| describe(&e, "s3:GetObject"))?;
-                let body = out.body.collect().await.map_err(|e| AwsError {
-                    code: "ReadFailed".into(),
-                    message: format!("reading the body of s3://{bucket}/{key}: {e}"),
-                    permission: None,
-                })?;
-                Ok(body.into_bytes())
+                // The SDK retries failed requests, but not a body cut off mid-stream (a reset
+                // connection, a proxy timing out): that gets a fresh GET here, twice.
+                let mut attempt = 1;
+                loop {
+                    let out = client.get_object().bucket(&bucket).key(&key).send().await.map_err(|e| describe(&e, "s3:GetObject"))?;
+                    match out.body.collect().await {
+                        Ok(body) => return Ok(body.into_bytes()),
+                        Err(e) if attempt < BODY_ATTEMPTS => {
+                            tracing::info!(object = %format!("s3://{bucket}/{key}"), attempt, "the body was cut off ({e}); fetching it again");
+                            attempt += 1;
+                        }
+                        Err(e) => {
+                            return Err(AwsError {
+                                code: "ReadFailed".into(),
+                                message: format!("reading the body of s3://{bucket}/{key} failed {BODY_ATTEMPTS} times: {e}"),
+                                permission: None,
+                            });
+                        }
+                    }
+                }
             });
             self.in_flight.push_back((tag, url, handle));
         }
