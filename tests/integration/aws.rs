@@ -398,6 +398,22 @@ path = "out"
     for secret in [secret_value, key.secret_access_key()] {
         assert!(!all.contains(secret), "a secret was printed");
     }
+    // Nor anything that identifies a credential, at any log level (the SDK's signing logs
+    // name the access key id).
+    let traced = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["run", "--config", "config.toml", "--quiet"])
+        .current_dir(sc.dir.path())
+        .env("TRAWL_TEST_KEY_ID", key.access_key_id())
+        .env("TRAWL_TEST_SECRET", key.secret_access_key())
+        .env("TRAWL_TEST_BAD_SECRET", secret_value)
+        .env("TRAWL_LOG", "trace")
+        .output()
+        .unwrap();
+    let all = format!("{all}{}{}", String::from_utf8_lossy(&traced.stdout), stderr(&traced));
+    assert!(all.contains("(redacted)"), "the trace logs did carry key ids, now redacted");
+    for id in [key.access_key_id(), "AKIAUNKNOWNKEY000000"] {
+        assert!(!all.contains(id), "an access key id was printed");
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 mod inspect;
 mod mapper_cmd;
+pub mod redact;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -176,7 +177,7 @@ fn init_logging(verbose: u8) {
     // Colours only on a terminal: logs piped to files or collectors stay plain text.
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| redact::RedactingStderr).with_target(false).with_ansi(ansi).try_init();
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
