@@ -281,3 +281,26 @@ fn a_crash_between_publishing_and_checkpointing_is_rolled_forward_without_duplic
         assert!(f.exists(), "{} stays published", f.display());
     }
 }
+
+/// A literal secret in a config that others can read gets a warning naming where it is (never
+/// its value); the same file readable by its owner alone does not.
+#[test]
+fn a_readable_config_with_a_literal_secret_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    let cfg = config(PARQUET).replace(
+        "region = \"us-east-1\"\n",
+        "region = \"us-east-1\"\nauth = { type = \"basic\", access_key_id = \"AKIAIOSFODNN7EXAMPLE\", secret_access_key = \"wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY\" }\n",
+    );
+    let path = s.config(&cfg);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = s.trawl(&["run", "--config", "config.toml", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("holds literal secrets (connectors[0].auth.secret_access_key) and is readable by others (mode 644)"), "{err}");
+    assert!(!err.contains("wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = s.trawl(&["run", "--config", "config.toml", "--quiet"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("literal secrets"));
+}

@@ -197,7 +197,7 @@ fn a_poison_record_is_isolated_by_bisection() {
     let batch = b.finish(1);
     let mapper = NativeMapper::<Raw>::new(serde_json::Value::Null);
     assert!(matches!(mapper.map(&batch), Err(MapperError::Trap { .. })), "the whole batch fails");
-    let out = map_isolating(&mapper, &batch);
+    let out = map_isolating(&mapper, &batch, &trawl::mapper::DeadlineBudget::default());
     let status = out.statuses(batch.len());
     for (i, s) in status.iter().enumerate() {
         match i {
@@ -309,4 +309,82 @@ path = "out"
     let err = summary.sources[0].error.as_deref().unwrap();
     assert!(err.contains("mapper flows.wasm") && err.contains("sources vpc_flow, not of source cloudtrail_files"), "{err}");
     assert_eq!(summary.counts.records_read, 0, "nothing is read for a source without a mapper");
+}
+
+/// Runs `trawl run` over `records` sample-like records with the module at `flows.wasm`.
+fn run_hostile(module: Vec<u8>, records: usize, pipeline: &str) -> (std::process::Output, trawl::pipeline::RunSummary, std::time::Duration) {
+    let sc = crate::common::Scratch::new();
+    let sample = crate::common::input_records(&crate::common::sample_trail());
+    let recs: Vec<serde_json::Value> = (0..records).map(|i| {
+        let mut r = sample[i % sample.len()].clone();
+        r["eventID"] = serde_json::json!(format!("hostile-{i}"));
+        r
+    }).collect();
+    let dir = sc.path("trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/15");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("111122223333_CloudTrail_us-east-1_20240115T0000Z_x.json"), serde_json::json!({ "Records": recs }).to_string()).unwrap();
+    std::fs::write(sc.path("hostile.wasm"), module).unwrap();
+    sc.config(&format!(
+        r#"
+[state]
+dir = "state"
+[pipeline]
+{pipeline}
+[[connectors]]
+name = "dev"
+region = "us-east-1"
+[[connectors.sources]]
+type = "cloudtrail_files"
+path = "trail"
+mapper = "hostile.wasm"
+[[outputs]]
+type = "ndjson"
+path = "out"
+"#
+    ));
+    let t0 = std::time::Instant::now();
+    let out = sc.trawl(&["run", "--config", "config.toml", "--summary-json", "summary.json", "--quiet"]);
+    let took = t0.elapsed();
+    let summary = serde_json::from_str(&std::fs::read_to_string(sc.path("summary.json")).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))).unwrap();
+    (out, summary, took)
+}
+
+/// A mapper that loops forever on every batch: the deadline budget bounds the whole run
+/// (bisection alone would make thousands of deadline-long calls), every record is
+/// dead-lettered, and the source stops with the reason.
+#[test]
+fn an_endless_mapper_costs_a_bounded_time_and_fails_its_source() {
+    let module = wat_mapper(1 << 16, "(loop br 0) i64.const 0", "");
+    let (out, summary, took) = run_hostile(module, 40, "workers = 1\nbatch_rows = 4\nmapper_deadline_ms = 200");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // At most DEADLINE_HITS_PER_RUN calls reach the deadline; bisection without a budget
+    // would make 7 per batch of 4, 70 in all.
+    let bound = trawl::mapper::DEADLINE_HITS_PER_RUN as u64 * 200;
+    assert!(took < std::time::Duration::from_millis(bound + 20_000), "took {took:?}");
+    let c = &summary.counts;
+    assert!(c.reconciles());
+    assert_eq!(c.records_written, 0);
+    assert_eq!(c.records_dead_lettered, c.records_read, "every record read is dead-lettered with the reason");
+    let err = summary.sources[0].error.as_deref().unwrap_or("");
+    assert!(err.contains("exceeded its deadline 8 times in this run; giving up"), "{err}");
+}
+
+/// A mapper that logs 60 KB lines in a loop and traps, on every batch and every bisected
+/// half of it: the log caps bound what reaches stderr and count what was dropped.
+#[test]
+fn a_log_flood_is_capped_per_batch_and_per_run() {
+    let body = r#"(local $i i32)
+        (loop $l
+            (call $log (i32.const 2) (i32.const 0) (i32.const 60000))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+        unreachable"#;
+    let module = wat_mapper(1 << 16, body, r#"(import "trawl" "log" (func $log (param i32 i32 i32)))"#);
+    let (out, summary, _) = run_hostile(module, 600, "workers = 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.counts.reconciles());
+    assert_eq!(summary.counts.records_dead_lettered, 600);
+    // Without caps: ~1,200 instances × 1,000 lines × 60 KB. With them: 8 MiB for the run.
+    assert!(out.stderr.len() < 10 << 20, "stderr is {} bytes", out.stderr.len());
+    assert!(stderr.contains("log lines of the mapper were dropped over the caps"), "{}", &stderr[stderr.len().saturating_sub(2000)..]);
 }

@@ -127,7 +127,7 @@ pub fn test(mapper: &str, input: &Path, golden: Option<&Path>, update: bool, con
     let (bytes, display) = MapperRef::parse(mapper).load_bytes()?;
     let m = WasmMapper::load(&bytes, &display, None, &config, MapperLimits::default())?;
     let batch = read_sample(input)?;
-    let out = crate::mapper::map_isolating(&m, &batch);
+    let out = crate::mapper::map_isolating(&m, &batch, &crate::mapper::DeadlineBudget::default());
     let mapped = crate::mapper::MappedBatch {
         status: out.statuses(batch.len()),
         classes: out.pieces.into_iter().flat_map(|(_, p)| p.classes).collect(),

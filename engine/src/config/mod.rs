@@ -238,7 +238,9 @@ impl Config {
     /// Reads, parses, substitutes `${ENV}` and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Self::parse(&text, path)
+        let cfg = Self::parse(&text, path)?;
+        warn_if_secrets_are_exposed(&text, path);
+        Ok(cfg)
     }
 
     /// Parses config text; `path` is only used in messages.
@@ -290,6 +292,31 @@ impl Config {
         if self.pipeline.batch_rows == 0 || self.pipeline.workers == Some(0) || self.pipeline.max_concurrent_sources == 0 {
             return Err("pipeline.batch_rows, pipeline.workers and pipeline.max_concurrent_sources must be at least 1".into());
         }
+        if self.pipeline.commit_every_records == 0 {
+            return Err("pipeline.commit_every_records must be at least 1 (it is how many records a commit may hold back)".into());
+        }
+        if self.pipeline.mapper_deadline_ms == 0 || self.pipeline.mapper_memory_mib == 0 || self.pipeline.mapper_output_mib == 0 {
+            return Err("pipeline.mapper_deadline_ms, mapper_memory_mib and mapper_output_mib must be above 0: no mapper call can finish within 0".into());
+        }
+        self.check_paths()
+    }
+
+    /// Outputs must not be the state dir, nor lie inside a tree a source reads.
+    fn check_paths(&self) -> Result<(), String> {
+        let state = normalized(&self.state.dir);
+        let inputs: Vec<(PathBuf, &Path)> = self.connectors.iter().flat_map(|c| &c.sources).filter_map(|s| s.local_input()).map(|p| (normalized(p), p)).collect();
+        for o in self.outputs.iter().filter(|o| o.s3_location().is_none()) {
+            let out = normalized(o.path());
+            if out == state {
+                return Err(format!("output {} is the state dir: give the output its own directory", o.path().display()));
+            }
+            if let Some((_, input)) = inputs.iter().find(|(i, _)| out.starts_with(i)) {
+                return Err(format!("output {} is inside {}, which a source reads: the next run would read the output as input", o.path().display(), input.display()));
+            }
+            if state.starts_with(&out) {
+                return Err(format!("the state dir {} is inside output {}: readers of the output would see checkpoints", self.state.dir.display(), o.path().display()));
+            }
+        }
         Ok(())
     }
 
@@ -302,6 +329,65 @@ impl Config {
     pub fn dead_letter_dir(&self) -> PathBuf {
         self.dead_letter.path.clone().unwrap_or_else(|| self.state.dir.join("dead-letter"))
     }
+}
+
+/// A config holding a literal secret (not a `${ENV}` reference) should be readable by its
+/// owner alone; say so when the group or others can read it.
+fn warn_if_secrets_are_exposed(text: &str, path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else { return };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let Ok(raw) = toml::from_str::<toml::Value>(text) else { return };
+        let mut literal = Vec::new();
+        find_literal_secrets(&raw, "", &mut literal);
+        if !literal.is_empty() {
+            tracing::warn!(
+                "config {} holds literal secrets ({}) and is readable by others (mode {mode:03o}): chmod 600 it, or write them as ${{ENV_VAR}} references",
+                path.display(),
+                literal.join(", ")
+            );
+        }
+    }
+}
+
+/// Keys named like secrets whose value is not (only) a `${…}` reference; collected by where
+/// they are (`connectors[0].auth.secret_access_key`), never by value.
+fn find_literal_secrets(v: &toml::Value, at: &str, out: &mut Vec<String>) {
+    const SECRET_KEYS: &[&str] = &["secret_access_key", "session_token", "external_id"];
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                match v {
+                    toml::Value::String(s) if SECRET_KEYS.contains(&k.as_str()) && !s.is_empty() && !s.contains("${") => out.push(here),
+                    _ => find_literal_secrets(v, &here, out),
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| find_literal_secrets(v, &format!("{at}[{i}]"), out)),
+        _ => {}
+    }
+}
+
+/// `p` made absolute and with `.` and `..` resolved by name (the paths need not exist yet).
+fn normalized(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// toml reports an unknown key inside a tagged table (a source, an output) at the table's
@@ -411,6 +497,36 @@ path = "out"
         assert!(err.contains("unknown field `bucket`"), "{err}");
         assert!(err.contains("line 8"), "{err}");
         assert!(err.contains("t.toml"), "{err}");
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_rejected_with_what_to_do() {
+        let bad = |from: &str, to: &str, want: &str| {
+            let text = MINIMAL.replace(from, to);
+            let err = Config::parse(&text, Path::new("t.toml")).unwrap_err().to_string();
+            assert!(err.contains(want), "{err} should say {want}");
+        };
+        bad("[[connectors]]", "[pipeline]\ncommit_every_records = 0\n[[connectors]]", "commit_every_records must be at least 1");
+        bad("[[connectors]]", "[pipeline]\nmapper_deadline_ms = 0\n[[connectors]]", "mapper_deadline_ms");
+        bad("path = \"out\"", "path = \".trawl\"", "is the state dir");
+        bad("path = \"out\"", "path = \"./x/../x/lake\"", "inside x, which a source reads");
+        bad("path = \"out\"", "path = \".\"", "the state dir .trawl is inside output .");
+    }
+
+    #[test]
+    fn literal_secrets_are_found_by_where_they_are_and_references_are_not() {
+        let v: toml::Value = toml::from_str(
+            r#"
+[[connectors]]
+auth = { type = "basic", access_key_id = "AKIAEXAMPLE", secret_access_key = "literal" }
+[[connectors]]
+auth = { type = "assume_role", secret_access_key = "${SECRET}", external_id = "ext" }
+"#,
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        find_literal_secrets(&v, "", &mut found);
+        assert_eq!(found, ["connectors[0].auth.secret_access_key", "connectors[1].auth.external_id"]);
     }
 
     #[test]

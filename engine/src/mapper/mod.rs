@@ -15,7 +15,7 @@ mod wasm;
 use std::path::PathBuf;
 
 pub use builtin::{BUILTIN_MAPPERS, builtin_wasm};
-pub use isolate::{IsolatedOutput, map_isolating};
+pub use isolate::{DEADLINE_HITS_PER_BATCH, DEADLINE_HITS_PER_RUN, DeadlineBudget, IsolatedOutput, map_isolating};
 pub use native::NativeMapper;
 pub use output::{ClassEvents, MappedBatch, RowStatus};
 pub use trawl_guest_sdk::Manifest;

@@ -28,8 +28,35 @@ use crate::batch::RawBatch;
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 const LINEAR_MEMORY_KEEP_RESIDENT: usize = 16 << 20;
+/// Guest log caps. A mapper that logs in a loop must not flood stderr: bisection alone makes
+/// hundreds of instances of one bad batch, so a per-instance cap is not enough. Lines beyond
+/// the caps are dropped and counted; the count is logged when the mapper is dropped.
 const MAX_LOG_LINES_PER_BATCH: usize = 100;
-const MAX_CAPTURED_BYTES: usize = 16 * 1024;
+const MAX_LOG_BYTES_PER_BATCH: usize = 64 << 10;
+const MAX_LOG_LINE_BYTES: usize = 4 << 10;
+const MAX_LOG_BYTES_PER_RUN: usize = 8 << 20;
+/// Guest stdout/stderr kept per instance, for the message of a trap.
+const MAX_CAPTURED_BYTES: usize = 2 << 10;
+
+/// What a mapper may still log in this run, shared by its instances.
+#[derive(Debug)]
+pub(crate) struct LogBudget {
+    bytes_left: std::sync::atomic::AtomicUsize,
+    dropped: std::sync::atomic::AtomicU64,
+    said_run_cap: std::sync::atomic::AtomicBool,
+}
+
+impl LogBudget {
+    fn new() -> Arc<Self> {
+        Arc::new(Self { bytes_left: MAX_LOG_BYTES_PER_RUN.into(), dropped: 0.into(), said_run_cap: false.into() })
+    }
+
+    /// Takes `n` bytes of the run's budget, if there are that many left.
+    fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bytes_left.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(n)).is_ok()
+    }
+}
 /// Exports every ABI v1 module must have.
 const REQUIRED_EXPORTS: &[&str] = &["memory", "trawl_abi_version", "trawl_alloc", "trawl_manifest", "trawl_init", "trawl_map_batch"];
 
@@ -145,6 +172,9 @@ struct HostState {
     /// The batch being mapped, to name the object and record of a guest log line.
     input: Option<crate::batch::RawBatch>,
     log_lines: usize,
+    log_bytes: usize,
+    said_batch_cap: bool,
+    log: Arc<LogBudget>,
     captured: Vec<u8>,
     panic: Option<String>,
     rng: u64,
@@ -157,6 +187,16 @@ pub struct WasmMapper {
     name: Arc<str>,
     config_json: Vec<u8>,
     limits: MapperLimits,
+    log: Arc<LogBudget>,
+}
+
+impl Drop for WasmMapper {
+    fn drop(&mut self) {
+        let dropped = self.log.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(mapper = %self.name, "{dropped} log lines of the mapper were dropped over the caps ({MAX_LOG_LINES_PER_BATCH} lines or {} KiB per batch, {} MiB per run)", MAX_LOG_BYTES_PER_BATCH >> 10, MAX_LOG_BYTES_PER_RUN >> 20);
+        }
+    }
 }
 
 impl WasmMapper {
@@ -230,9 +270,10 @@ impl WasmMapper {
             manifest,
             config_json: serde_json::to_vec(config).expect("JSON value serializes"),
             limits,
+            log: LogBudget::new(),
         };
         // Check the config now, not on the first batch.
-        let mut store = new_store(&mapper.limits, &mapper.name, 0);
+        let mut store = mapper.store(0);
         mapper.instantiate(&mut store).map_err(|e| fail(e.to_string()))?;
         Ok(mapper)
     }
@@ -240,8 +281,14 @@ impl WasmMapper {
     /// Sets up a fresh instance as every batch does (instantiate, `_initialize`, `trawl_init`
     /// with the config) and discards it. For measuring the per-batch setup cost.
     pub fn setup_instance(&self) -> Result<(), MapperError> {
-        let mut store = new_store(&self.limits, &self.name, 0);
+        let mut store = self.store(0);
         self.instantiate(&mut store).map(|_| ())
+    }
+
+    fn store(&self, batch: u64) -> Store<HostState> {
+        let mut store = new_store(&self.limits, &self.name, batch);
+        store.data_mut().log = self.log.clone();
+        store
     }
 
     fn instantiate(&self, store: &mut Store<HostState>) -> Result<(wasmtime::Instance, Memory), MapperError> {
@@ -305,7 +352,7 @@ impl BatchMapper for WasmMapper {
 
     fn map(&self, batch: &RawBatch) -> Result<MappedBatch, MapperError> {
         let input = ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch)).map_err(|e| self.bad_output(format!("cannot encode input: {e}")))?;
-        let mut store = new_store(&self.limits, &self.name, batch.seq);
+        let mut store = self.store(batch.seq);
         store.data_mut().input = Some(batch.clone());
         let (instance, memory) = self.instantiate(&mut store)?;
         let ptr = self.write_input(&mut store, &instance, &memory, &input)?;
@@ -328,6 +375,9 @@ fn state(name: &str, batch: u64, limits: &MapperLimits) -> HostState {
         batch,
         input: None,
         log_lines: 0,
+        log_bytes: 0,
+        said_batch_cap: false,
+        log: LogBudget::new(),
         captured: Vec::new(),
         panic: None,
         rng: 0x9E37_79B9_7F4A_7C15,
@@ -402,10 +452,29 @@ fn compile_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> wa
 
 /// A guest log line to the host's tracing, with the mapper, batch and (when known) row.
 fn guest_log(c: &mut Caller<'_, HostState>, level: i32, row: Option<u32>, ptr: i32, len: i32) {
-    let msg = guest_str(c, ptr, len);
+    let mut msg = guest_str(c, ptr, len);
+    if msg.len() > MAX_LOG_LINE_BYTES {
+        let mut cut = MAX_LOG_LINE_BYTES;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+        msg.push_str("…(cut)");
+    }
     let s = c.data_mut();
     s.log_lines += 1;
-    if s.log_lines > MAX_LOG_LINES_PER_BATCH {
+    s.log_bytes += msg.len();
+    let over_batch = s.log_lines > MAX_LOG_LINES_PER_BATCH || s.log_bytes > MAX_LOG_BYTES_PER_BATCH;
+    if over_batch || !s.log.take(msg.len()) {
+        s.log.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Say so once per batch while the run's budget lasts, then once for the run.
+        if over_batch {
+            if !std::mem::replace(&mut s.said_batch_cap, true) && s.log.take(200) {
+                tracing::warn!(target: "trawl::mapper", mapper = %s.mapper, batch = s.batch, "the mapper logs more than {MAX_LOG_LINES_PER_BATCH} lines or {} KiB on a batch; the rest of its lines on this batch are dropped", MAX_LOG_BYTES_PER_BATCH >> 10);
+            }
+        } else if !s.log.said_run_cap.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(target: "trawl::mapper", mapper = %s.mapper, "the mapper logged {} MiB in this run; its further lines are dropped", MAX_LOG_BYTES_PER_RUN >> 20);
+        }
         return;
     }
     let (mapper, batch) = (s.mapper.clone(), s.batch);

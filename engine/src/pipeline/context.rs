@@ -140,6 +140,7 @@ pub struct SourceContext<'a> {
     pub(crate) sink_tx: Sender<SinkMsg>,
     pub(crate) tracker: Arc<Mutex<Tracker>>,
     pub(crate) commit_wanted: Arc<AtomicBool>,
+    pub(crate) stop: Arc<AtomicBool>,
     pub(crate) bytes_read: Arc<AtomicU64>,
     pub(crate) progress: ProgressBar,
     pub(crate) open_units: u64,
@@ -201,6 +202,12 @@ impl SourceContext<'_> {
     pub fn is_seen(&self, set: &str, key: &str) -> Result<bool, String> {
         let now = chrono::Utc::now().timestamp_millis();
         self.state.is_seen(&seen_key(&self.connector, &self.source_id, set, key), now).map_err(|e| e.to_string())
+    }
+
+    /// Whether the pipeline wants the source to stop reading (its mapper was given up on, or
+    /// the run is failing). Sources check it between units and return `Ok` when it is set.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
     }
 
     /// Tells the progress bar how many units there are to read.

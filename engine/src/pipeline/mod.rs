@@ -37,7 +37,7 @@ use crate::{
     aws::AwsSession,
     batch::{RawBatch, RawBatchBuilder},
     config::Config,
-    mapper::{BatchMapper, MapperLimits, MapperRef, WasmMapper, map_isolating},
+    mapper::{BatchMapper, DeadlineBudget, MapperLimits, MapperRef, WasmMapper, map_isolating},
     sinks::DeadLetter,
     sources::{Source, SourceEnv},
     state::{StateStore, lock::DirLock},
@@ -163,6 +163,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
                         mapper,
                         tracker: Arc::new(Mutex::new(Tracker::default())),
                         counts: Counts::default(),
+                        stop: Arc::new(AtomicBool::new(false)),
+                        error: None,
                     });
                 }
             }
@@ -174,7 +176,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     for (i, slot) in slots.into_iter().enumerate() {
         let summary = &mut summaries[slot_summary[i]];
         summary.counts = slot.counts;
-        if let Some(e) = &errors[i] {
+        if let Some(e) = slot.error.as_ref().or(errors[i].as_ref()) {
             tracing::error!(connector = %summary.connector, "{e}");
             summary.error = Some(e.clone());
         }
@@ -231,13 +233,15 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
     let queue = Mutex::new(jobs.into_iter().rev().collect::<Vec<_>>());
     let results: Mutex<Vec<(usize, Option<String>, Counts)>> = Mutex::new(Vec::new());
     let mappers: Vec<Arc<dyn BatchMapper>> = slots.iter().map(|s| s.mapper.clone()).collect();
+    let budgets: Vec<DeadlineBudget> = slots.iter().map(|_| DeadlineBudget::default()).collect();
     let trackers: Vec<Arc<Mutex<Tracker>>> = slots.iter().map(|s| s.tracker.clone()).collect();
+    let stops: Vec<Arc<AtomicBool>> = slots.iter().map(|s| s.stop.clone()).collect();
     let runners = cfg.pipeline.max_concurrent_sources.clamp(1, n_jobs);
     let state = writer.state;
     let result = std::thread::scope(|s| -> Result<(), RunError> {
         for _ in 0..runners {
             let (raw_tx, sink_tx, commit_wanted) = (raw_tx.clone(), sink_tx.clone(), commit_wanted.clone());
-            let (queue, results, trackers, progress, style) = (&queue, &results, &trackers, &progress, &style);
+            let (queue, results, trackers, stops, progress, style) = (&queue, &results, &trackers, &stops, &progress, &style);
             let slots_meta: Vec<(String, String)> = slots.iter().map(|s| (s.connector.clone(), s.source_id.clone())).collect();
             s.spawn(move || {
                 loop {
@@ -259,6 +263,7 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
                         sink_tx: sink_tx.clone(),
                         tracker: trackers[job.slot].clone(),
                         commit_wanted: commit_wanted.clone(),
+                        stop: stops[job.slot].clone(),
                         bytes_read: bytes_read.clone(),
                         progress: bar.clone(),
                         open_units: 0,
@@ -278,10 +283,10 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
         for _ in 0..workers {
             let rx: Receiver<(usize, RawBatch)> = raw_rx.clone();
             let tx: Sender<SinkMsg> = sink_tx.clone();
-            let mappers = &mappers;
+            let (mappers, budgets) = (&mappers, &budgets);
             s.spawn(move || {
                 for (source, batch) in rx {
-                    let out = map_isolating(mappers[source].as_ref(), &batch);
+                    let out = map_isolating(mappers[source].as_ref(), &batch, &budgets[source]);
                     if tx.send(SinkMsg::Mapped { source, batch, out }).is_err() {
                         break;
                     }
@@ -328,6 +333,8 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
                 }
             }
             if let Some(e) = &failure {
+                // The run is failing: sources stop at their next unit.
+                slots.iter().for_each(|s| s.stop.store(true, Ordering::Release));
                 commit_wanted.store(false, Ordering::Release);
                 for reply in waiting.drain(..) {
                     let _ = reply.send(Err(e.to_string()));

@@ -39,6 +39,11 @@ pub(crate) struct SourceSlot {
     pub mapper: Arc<dyn BatchMapper>,
     pub tracker: Arc<Mutex<Tracker>>,
     pub counts: Counts,
+    /// Set when the source must stop reading (its mapper was given up on); the source sees it
+    /// through [`super::SourceContext::stopping`].
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Why the pipeline stopped the source.
+    pub error: Option<String>,
 }
 
 /// The outputs, the dead-letter output and the state store, written by one thread.
@@ -139,6 +144,13 @@ impl Writer<'_> {
             }
             SinkMsg::Mapped { source, batch, out } => {
                 let slot = &mut slots[source];
+                if let Some(why) = &out.gave_up
+                    && slot.error.is_none()
+                {
+                    tracing::error!(source = %slot.source_id, "{why}");
+                    slot.error = Some(why.clone());
+                    slot.stop.store(true, std::sync::atomic::Ordering::Release);
+                }
                 let counts = &mut slot.counts;
                 counts.mapper_retries += out.retries as u64;
                 let manifest = slot.mapper.manifest();

@@ -59,6 +59,10 @@ pub trait SourceSpec {
     fn validate(&self, _connector: &ConnectorDefaults) -> Result<(), String> {
         Ok(())
     }
+    /// The local directory the source reads, if it reads one (outputs must not be inside it).
+    fn local_input(&self) -> Option<&std::path::Path> {
+        None
+    }
     /// What `trawl check` calls it: the type and its location (`sqs https://…`).
     fn label(&self, connector: &ConnectorDefaults) -> String;
     /// Builds the source for a run.
@@ -183,6 +187,11 @@ impl SourceConfig {
     /// Config checks that need no network.
     pub fn check(&self, connector: &ConnectorDefaults) -> Result<(), String> {
         self.spec().validate(connector).map_err(|e| format!("source {}: {e}", self.kind()))
+    }
+
+    /// The local directory the source reads, if any.
+    pub fn local_input(&self) -> Option<&std::path::Path> {
+        self.spec().local_input()
     }
 
     /// What `trawl check` calls it.

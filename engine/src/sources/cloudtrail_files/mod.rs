@@ -39,6 +39,10 @@ impl SourceSpec for CloudTrailFilesConfig {
         false
     }
 
+    fn local_input(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn label(&self, _: &ConnectorDefaults) -> String {
         format!("cloudtrail_files {}", self.path.display())
     }
@@ -117,6 +121,9 @@ impl Source for CloudTrailFiles {
         let todo: Vec<PathBuf> = files.into_iter().filter(|p| !ctx.is_done(&p.display().to_string())).collect();
         ctx.set_total(todo.len() as u64);
         for path in todo {
+            if ctx.stopping() {
+                break;
+            }
             let object = path.display().to_string();
             let (aws_account_id, region) = account_region(&object);
             let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object };

@@ -251,7 +251,7 @@ impl CloudTrailLookup {
         let mut limiter = api::RateLimiter::new(self.cfg.requests_per_second);
         let slice = (self.cfg.slice_minutes * 60) as i64;
         let mut page_no = 0u64;
-        while cursor.time < self.end || cursor.slice.is_some() {
+        while (cursor.time < self.end || cursor.slice.is_some()) && !ctx.stopping() {
             let end = match &cursor.slice {
                 Some(s) => s.end,
                 None => (cursor.time + slice).min(self.end),

@@ -150,6 +150,9 @@ impl Source for CloudTrailS3 {
         }
         ctx.set_total(todo);
         while let Some(f) = fetcher.next() {
+            if ctx.stopping() {
+                break;
+            }
             let (aws_account_id, region) = account_region(&f.url);
             let info = ObjectInfo { connector: ctx.connector(), source_kind: self.kind(), aws_account_id, region, object: f.url };
             match f.body {

@@ -185,6 +185,9 @@ impl QueueLoop<'_> {
         let deadline = self.settings.max_duration.map(|d| Instant::now() + d);
         let mut pending: Vec<Pending> = Vec::new();
         loop {
+            if ctx.stopping() {
+                break;
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 tracing::info!(queue = %self.queue_url, "--max-duration reached; finishing");
                 break;
