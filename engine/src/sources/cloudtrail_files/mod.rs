@@ -107,8 +107,24 @@ impl Source for CloudTrailFiles {
             return Err(fail(format!("{} is not a directory", root.display())));
         }
         let mut files = Vec::new();
-        for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-            let entry = entry.map_err(|e| fail(format!("cannot list: {e}")))?;
+        // Symlinks are followed (copies of buckets are often assembled from links); a link
+        // that leads back up the tree is reported and skipped, and a directory that cannot be
+        // listed fails the source at the end — its files are not checkpointed, so the next
+        // run lists them again.
+        let mut unlisted = Vec::new();
+        for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) if e.loop_ancestor().is_some() => {
+                    tracing::warn!(path = %e.path().map(|p| p.display().to_string()).unwrap_or_default(), "a symlink loops back to {}; not followed", e.loop_ancestor().expect("checked").display());
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot list: {e}");
+                    unlisted.push(e.to_string());
+                    continue;
+                }
+            };
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -132,6 +148,9 @@ impl Source for CloudTrailFiles {
                 // Permissions or a file being replaced: may pass, so it is read again next run.
                 Err(e) => ctx.retry_later(info, Checkpoint::Done, &format!("cannot open: {e}")),
             }
+        }
+        if !unlisted.is_empty() {
+            return Err(fail(format!("{} path(s) could not be listed, the next run tries again: {}", unlisted.len(), unlisted.join("; "))));
         }
         Ok(())
     }
