@@ -219,3 +219,28 @@ fn symlinks_a_bom_and_an_unreadable_file_are_handled_not_skipped() {
     assert_eq!(summary.counts.records_read, 1, "only the file that could not be read");
     assert_eq!(ids(&s.path("out")), ["bom-1", "dir-link-1", "file-link-1", "locked-1"]);
 }
+
+/// A record without an eventID still gets a uid — derived from its bytes, the same on every
+/// run — and is counted and logged as a warning, not written silently with a null uid.
+#[test]
+fn a_record_without_an_event_id_gets_a_derived_uid_and_a_warning() {
+    let s = Scratch::new();
+    let day = s.path(DAY);
+    std::fs::create_dir_all(&day).unwrap();
+    let no_id = rec("x").replace(r#""eventID":"x","#, "");
+    std::fs::write(day.join("a.json"), format!(r#"{{"Records":[{},{no_id}]}}"#, rec("with-id"))).unwrap();
+    s.config(config_files());
+    let (out, summary) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary.mapper_warnings, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("record has no eventID"), "{}", String::from_utf8_lossy(&out.stderr));
+    let uids: Vec<String> = walkdir::WalkDir::new(s.path("out")).into_iter().map(|e| e.unwrap()).filter(|e| e.file_type().is_file() && e.path().to_string_lossy().ends_with(".json"))
+        .flat_map(|e| std::fs::read_to_string(e.path()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["metadata"]["uid"].as_str().unwrap().to_string()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(uids.len(), 2);
+    assert!(uids.contains(&"with-id".to_string()));
+    let derived = uids.iter().find(|u| u.starts_with("sha256:")).expect("a derived uid");
+    use sha2::Digest;
+    let want: String = sha2::Sha256::digest(no_id.as_bytes())[..16].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(derived, &format!("sha256:{want}"), "the SHA-256 of the record's exact bytes");
+}

@@ -311,6 +311,9 @@ fn print_summary(s: &RunSummary, cfg: &Config) {
     println!("  skipped        {:>8} (dropped by the mapper)", c.records_skipped);
     println!("  dead-lettered  {:>8}", c.records_dead_lettered);
     println!("  units          {:>8} read, {} already done, {} failed", c.objects_read, c.objects_already_done, c.objects_failed);
+    if s.mapper_warnings > 0 {
+        println!("  mapper warnings {:>7} (records mapped, but odd: see the log)", s.mapper_warnings);
+    }
     if c.objects_retry_later > 0 {
         println!("  retry later    {:>8} (could not be read now; not checkpointed, the next run reads them)", c.objects_retry_later);
     }

@@ -34,6 +34,10 @@ pub trait BatchMapper: Send + Sync {
     fn manifest(&self) -> &Manifest;
     /// Maps one batch.
     fn map(&self, batch: &RawBatch) -> Result<MappedBatch, MapperError>;
+    /// Warnings and errors the mapper logged so far (records it mapped but found odd).
+    fn warnings(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a mapper could not be loaded or a batch could not be mapped.

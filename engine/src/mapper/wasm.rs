@@ -43,12 +43,14 @@ const MAX_CAPTURED_BYTES: usize = 2 << 10;
 pub(crate) struct LogBudget {
     bytes_left: std::sync::atomic::AtomicUsize,
     dropped: std::sync::atomic::AtomicU64,
+    /// Lines logged at warn or error level, dropped or not.
+    warnings: std::sync::atomic::AtomicU64,
     said_run_cap: std::sync::atomic::AtomicBool,
 }
 
 impl LogBudget {
     fn new() -> Arc<Self> {
-        Arc::new(Self { bytes_left: MAX_LOG_BYTES_PER_RUN.into(), dropped: 0.into(), said_run_cap: false.into() })
+        Arc::new(Self { bytes_left: MAX_LOG_BYTES_PER_RUN.into(), dropped: 0.into(), warnings: 0.into(), said_run_cap: false.into() })
     }
 
     /// Takes `n` bytes of the run's budget, if there are that many left.
@@ -350,6 +352,10 @@ impl BatchMapper for WasmMapper {
         &self.manifest
     }
 
+    fn warnings(&self) -> u64 {
+        self.log.warnings.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn map(&self, batch: &RawBatch) -> Result<MappedBatch, MapperError> {
         let input = ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch)).map_err(|e| self.bad_output(format!("cannot encode input: {e}")))?;
         let mut store = self.store(batch.seq);
@@ -462,6 +468,9 @@ fn guest_log(c: &mut Caller<'_, HostState>, level: i32, row: Option<u32>, ptr: i
         msg.push_str("…(cut)");
     }
     let s = c.data_mut();
+    if level <= 2 {
+        s.log.warnings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     s.log_lines += 1;
     s.log_bytes += msg.len();
     let over_batch = s.log_lines > MAX_LOG_LINES_PER_BATCH || s.log_bytes > MAX_LOG_BYTES_PER_BATCH;

@@ -187,12 +187,17 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     for s in &summaries {
         counts.add(&s.counts);
     }
+    let mapper_warnings = match &opts.mapper_override {
+        Some(m) => m.warnings(),
+        None => loaded.values().filter_map(|m| m.as_ref().ok()).map(|m| m.warnings()).sum(),
+    };
     Ok(RunSummary {
         run_id,
         files_written: writer.files.len() as u64,
         dead_letter_file: (writer.dead.entries() > 0).then(|| writer.dead.path().to_path_buf()),
         files: writer.files,
         counts,
+        mapper_warnings,
         seconds: started.elapsed().as_secs_f64(),
         sources: summaries,
     })

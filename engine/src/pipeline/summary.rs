@@ -86,6 +86,10 @@ pub struct RunSummary {
     pub files: Vec<PathBuf>,
     /// The dead-letter file, when anything went there.
     pub dead_letter_file: Option<PathBuf>,
+    /// Warning and error lines the mappers logged (records mapped but odd, such as a
+    /// CloudTrail record without an eventID); the log says which.
+    #[serde(default)]
+    pub mapper_warnings: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// Per source.

@@ -63,6 +63,18 @@ pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
     Ok(if ct.event_name == "ConsoleLogin" { Event::Authentication(authentication(&ct, rec)) } else { Event::ApiActivity(api_activity(&ct, rec)) })
 }
 
+/// The uid of a record without an `eventID` (seen in hand-made and some third-party exports):
+/// `sha256:` and the first 128 bits of the SHA-256 of its exact bytes, so the same record
+/// always gets the same uid (a replay writes it again under the same uid, and duplicates of
+/// it collapse downstream). Each such record is logged as a warning.
+fn derived_uid(rec: &RawRecord<'_>) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(rec.bytes);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    trawl_guest_sdk::log!(Warn, "record has no eventID; metadata.uid derived from its bytes: sha256:{hex}");
+    format!("sha256:{hex}")
+}
+
 /// Declares the top-level fields the mapper reads: a slot constant in `k` for each, and
 /// `SLOTS`, their names by slot number. One list, so a name and its slot cannot drift apart.
 macro_rules! slots {
@@ -361,7 +373,7 @@ impl<'a> Record<'a> {
         }
     }
 
-    fn metadata(&self) -> Metadata {
+    fn metadata(&self, rec: &RawRecord<'_>) -> Metadata {
         Metadata {
             version: ocsf::VERSION.into(),
             product: Product {
@@ -369,7 +381,7 @@ impl<'a> Record<'a> {
                 vendor_name: "AWS".into(),
                 version: self.s(k::EVENT_VERSION),
             },
-            uid: self.s(k::EVENT_ID),
+            uid: self.s(k::EVENT_ID).or_else(|| Some(derived_uid(rec))),
             event_code: Some(self.event_name.clone()),
             log_name: self.s(k::EVENT_CATEGORY),
             original_time: Some(self.event_time.clone()),
@@ -474,7 +486,7 @@ fn api_activity(ct: &Record<'_>, rec: &RawRecord<'_>) -> ApiActivity {
                 .collect()
         }),
         cloud: ct.cloud(rec),
-        metadata: ct.metadata(),
+        metadata: ct.metadata(rec),
         unmapped: ct.unmapped(),
     }
 }
@@ -516,7 +528,7 @@ fn authentication(ct: &Record<'_>, rec: &RawRecord<'_>) -> Authentication {
         src_endpoint: Some(ct.src_endpoint()),
         http_request: ct.http_request(),
         cloud: ct.cloud(rec),
-        metadata: ct.metadata(),
+        metadata: ct.metadata(rec),
         // responseElements and additionalEventData were read for ConsoleLogin but stay in
         // unmapped: they hold more than the two fields taken from them.
         unmapped: ct.unmapped(),
@@ -526,6 +538,22 @@ fn authentication(ct: &Record<'_>, rec: &RawRecord<'_>) -> Authentication {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_without_event_id_gets_a_uid_derived_from_its_bytes() {
+        let raw = br#"{"eventVersion":"1.09","eventTime":"2024-01-15T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1"}"#;
+        let uid = |bytes: &[u8]| match map_record(&trawl_guest_sdk::testing::record(bytes)).unwrap() {
+            Event::ApiActivity(e) => e.metadata.uid.unwrap(),
+            Event::Authentication(e) => e.metadata.uid.unwrap(),
+        };
+        let a = uid(raw);
+        assert!(a.starts_with("sha256:") && a.len() == 7 + 32, "{a}");
+        assert_eq!(uid(raw), a, "the same bytes, the same uid");
+        let other = String::from_utf8(raw.to_vec()).unwrap().replace("ListUsers", "ListRoles");
+        assert_ne!(uid(other.as_bytes()), a);
+        let with_id = String::from_utf8(raw.to_vec()).unwrap().replace("\"awsRegion\"", "\"eventID\":\"e-1\",\"awsRegion\"");
+        assert_eq!(uid(with_id.as_bytes()), "e-1");
+    }
 
     #[test]
     fn activity_from_event_name() {
