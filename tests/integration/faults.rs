@@ -194,7 +194,7 @@ fn upload_tree(moto: &crate::common::aws::Moto, dir: &Path, bucket: &str) {
 fn s3_backfill_through_cut_bodies_and_resets_loses_nothing() {
     use crate::common::aws::{Fault, FlakyProxy, Moto};
     let moto = Moto::start();
-    for (fault, nth) in [(Fault::CutBody, 3), (Fault::Reset, 5)] {
+    for (fault, nth) in [(Fault::CutFirstBody, 3), (Fault::Reset, 5)] {
         let sc = Scratch::new();
         let ids = write_trail(&sc.path("local"), 24, 25);
         let bucket = format!("trail-{}", format!("{fault:?}").to_lowercase());
@@ -243,7 +243,7 @@ fn an_object_that_cannot_be_fetched_now_is_read_by_the_next_run() {
     moto.create_bucket("trail");
     upload_tree(&moto, &sc.path("local"), "trail");
     // Every object GET is cut off: no retry can succeed.
-    let broken = FlakyProxy::start_with(moto.port, 1, Fault::CutBody);
+    let broken = FlakyProxy::start_with(moto.port, 1, Fault::CutEveryBody);
     let cfg = |url: &str| {
         format!(
             r#"
@@ -276,4 +276,126 @@ path = "siem"
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(summary.counts.objects_read, 6, "nothing was checkpointed by the failed run");
     assert_eq!(ndjson_ids(&sc.path("siem")).keys().cloned().collect::<Vec<_>>(), ids);
+}
+
+/// The queue path and the S3 output, killed mid-run: after the messages left in flight become
+/// visible again, a rerun completes and every record is in the S3 output once.
+#[test]
+fn kill_9_on_the_queue_path_with_an_s3_output_then_a_rerun_writes_every_record_once() {
+    use crate::common::aws::Moto;
+    let moto = Moto::start();
+    moto.create_bucket("trail");
+    moto.create_bucket("lake");
+    let queue = moto.create_queue("data-events");
+    moto.notify_queue("trail", &queue);
+    let sc = Scratch::new();
+    let ids = write_trail(&sc.path("local"), 30, 60);
+    upload_tree(&moto, &sc.path("local"), "trail");
+    sc.config(&format!(
+        r#"
+[state]
+dir = "state"
+[pipeline]
+batch_rows = 60
+workers = 2
+[[connectors]]
+name = "faults"
+region = "us-east-1"
+endpoint_url = "{m}"
+sqs_url = "{queue}"
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "sqs"
+wait_seconds = 1
+visibility_timeout_seconds = 10
+commit_every_messages = 3
+concurrency = 2
+[[outputs]]
+type = "ndjson"
+path = "s3://lake/ocsf"
+s3 = {{ connector = "faults" }}
+"#,
+        m = moto.url()
+    ));
+    let in_s3 = || -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for k in moto.keys("lake", "ocsf/") {
+            for line in String::from_utf8(moto.get("lake", &k)).unwrap().lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                *out.entry(v["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+        out
+    };
+    let mut child = spawn(&sc);
+    wait_for(&mut child, || !moto.keys("lake", "ocsf/").is_empty());
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = in_s3();
+    eprintln!("killed with {} of {} records in S3", before.len(), ids.len());
+    assert!(before.values().all(|n| *n == 1));
+    // Messages received by the killed run come back after their visibility timeout.
+    std::thread::sleep(Duration::from_secs(11));
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(summary.counts.reconciles());
+    let after = in_s3();
+    assert_eq!(after.keys().cloned().collect::<Vec<_>>(), ids, "every record in S3");
+    assert!(after.values().all(|n| *n == 1), "none twice");
+    assert_eq!(moto.queue_depth(&queue), 0, "every message deleted once its records were durable");
+}
+
+/// The output's disk fills up: the run fails (exit 2) without checkpointing what it could
+/// not write; with room again, a rerun completes, and neither output nor dead letters hold a
+/// line twice. Needs root for a small tmpfs; skipped with a reason otherwise.
+#[test]
+fn a_full_output_disk_fails_the_run_and_the_rerun_completes_exactly_once() {
+    let sc = Scratch::new();
+    let mount = sc.path("small");
+    std::fs::create_dir_all(&mount).unwrap();
+    // Room for a few commits, not for all of them.
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(&mount).output();
+    if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root): {:?}", mounted.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()));
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mount.clone());
+    let ids = write_trail(&sc.path("trail"), 20, 100);
+    // One bad file too: its dead letter must not be written twice across the two runs.
+    std::fs::write(sc.path("trail/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/10/111122223333_CloudTrail_us-east-1_20240110T0000Z_bad.json"), b"{\"Records\":[{\"a\":").unwrap();
+    sc.config(&config("commit_every_records = 400\nbatch_rows = 100", "[[outputs]]\ntype = \"ndjson\"\npath = \"small/siem\"\n"));
+    let out = sc.trawl(&["run", "--config", "config.toml", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    let partial = ndjson_ids(&sc.path("small/siem"));
+    assert!(partial.values().all(|n| *n == 1));
+    assert!(!partial.is_empty() && partial.len() < ids.len(), "{} of {} records were committed before the disk filled", partial.len(), ids.len());
+    let dead_letters = || -> Vec<String> {
+        if !sc.path("state/dead-letter").exists() {
+            return Vec::new();
+        }
+        walkdir::WalkDir::new(sc.path("state/dead-letter")).max_depth(1).into_iter().map(|e| e.unwrap()).filter(|e| e.file_type().is_file())
+            .flat_map(|e| std::fs::read_to_string(e.path()).unwrap().lines().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    let bad_committed = dead_letters().len();
+    // Room again: the same tmpfs, remounted bigger (what it holds stays).
+    assert!(Command::new("mount").args(["-o", "remount,size=64m"]).arg(&mount).status().unwrap().success());
+    let (out, summary) = sc.run();
+    assert!(out.status.success() || out.status.code() == Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = ndjson_ids(&sc.path("small/siem"));
+    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids, "every record once the disk has room");
+    assert!(got.values().all(|n| *n == 1), "none twice");
+    assert_eq!(summary.counts.records_read as usize, ids.len() - partial.len() + 1 - bad_committed, "the rerun reads only what was not committed");
+    // Dead letters over both runs: the bad file's one line, once.
+    let lines = dead_letters();
+    assert_eq!(lines.len(), 1, "{lines:?}");
 }

@@ -231,9 +231,11 @@ pub enum Fault {
     /// Answers itself with a retryable error (alternating 503 SlowDown and 500
     /// InternalError, S3's XML error body), as AWS does under throttling or a bad host.
     ErrorReply,
-    /// Passes an object GET's response on with only half its body, then closes the
-    /// connection: a body cut off mid-stream. Other requests pass.
-    CutBody,
+    /// Passes the first GET of every `nth` object on with only half its body, then closes
+    /// the connection: a body cut off mid-stream. Later GETs of it, and other requests, pass.
+    CutFirstBody,
+    /// The same for every GET of every object: no retry can succeed.
+    CutEveryBody,
     /// Closes the connection without answering (a reset).
     Reset,
 }
@@ -254,12 +256,13 @@ impl FlakyProxy {
         let port = listener.local_addr().unwrap().port();
         let failed = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(AtomicUsize::new(0));
+        let objects: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         let f = failed.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (f, seen) = (f.clone(), seen.clone());
-                std::thread::spawn(move || proxy_connection(conn, upstream, nth, fault, &seen, &f));
+                let (f, seen, objects) = (f.clone(), seen.clone(), objects.clone());
+                std::thread::spawn(move || proxy_connection(conn, upstream, nth, fault, &seen, &objects, &f));
             }
         });
         FlakyProxy { port, failed }
@@ -302,7 +305,7 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
     Some(head)
 }
 
-fn proxy_connection(client: TcpStream, upstream: u16, nth: usize, fault: Fault, seen: &AtomicUsize, failed: &AtomicUsize) {
+fn proxy_connection(client: TcpStream, upstream: u16, nth: usize, fault: Fault, seen: &AtomicUsize, objects: &std::sync::Mutex<Vec<String>>, failed: &AtomicUsize) {
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
     while let Some(req) = read_request(&mut reader) {
@@ -314,7 +317,20 @@ fn proxy_connection(client: TcpStream, upstream: u16, nth: usize, fault: Fault, 
             failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let cut = n % nth == 0 && fault == Fault::CutBody && object_get;
+        let cut = object_get
+            && match fault {
+                Fault::CutEveryBody => true,
+                Fault::CutFirstBody => {
+                    let key = path.split('?').next().unwrap_or("").to_string();
+                    let mut seen_objects = objects.lock().unwrap();
+                    let first = !seen_objects.contains(&key);
+                    if first {
+                        seen_objects.push(key);
+                    }
+                    first && seen_objects.len() % nth == 0
+                }
+                _ => false,
+            };
         if n % nth == 0 && fault == Fault::ErrorReply {
             let k = failed.fetch_add(1, Ordering::Relaxed);
             let (status, code) = if k % 2 == 0 { ("503 Slow Down", "SlowDown") } else { ("500 Internal Server Error", "InternalError") };
