@@ -399,3 +399,58 @@ fn a_full_output_disk_fails_the_run_and_the_rerun_completes_exactly_once() {
     let lines = dead_letters();
     assert_eq!(lines.len(), 1, "{lines:?}");
 }
+
+/// The queue path and the S3 output behind a proxy answering 5xx and resetting connections:
+/// the SDK's retries absorb them, every record lands in S3 once, and the queue drains.
+#[test]
+fn the_queue_path_and_the_s3_output_through_5xx_and_resets_lose_nothing() {
+    use crate::common::aws::{Fault, FlakyProxy, Moto};
+    let moto = Moto::start();
+    for (fault, nth) in [(Fault::ErrorReply, 4), (Fault::Reset, 6)] {
+        let name = format!("{fault:?}").to_lowercase();
+        let (trail, lake) = (format!("trail-{name}"), format!("lake-{name}"));
+        moto.create_bucket(&trail);
+        moto.create_bucket(&lake);
+        let queue = moto.create_queue(&format!("events-{name}"));
+        moto.notify_queue(&trail, &queue);
+        let sc = Scratch::new();
+        let ids = write_trail(&sc.path("local"), 12, 20);
+        upload_tree(&moto, &sc.path("local"), &trail);
+        let proxy = FlakyProxy::start_with(moto.port, nth, fault);
+        sc.config(&format!(
+            r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "faults"
+region = "us-east-1"
+endpoint_url = "{p}"
+sqs_url = "{queue}"
+max_attempts = 8
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "sqs"
+wait_seconds = 1
+commit_every_messages = 4
+[[outputs]]
+type = "ndjson"
+path = "s3://{lake}/ocsf"
+s3 = {{ connector = "faults" }}
+"#,
+            p = proxy.url()
+        ));
+        let (out, summary) = sc.run();
+        assert!(out.status.success(), "{fault:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(proxy.failed() > 0, "{fault:?}: no fault injected");
+        assert!(summary.counts.reconciles());
+        let mut got: BTreeMap<String, usize> = BTreeMap::new();
+        for k in moto.keys(&lake, "ocsf/") {
+            for line in String::from_utf8(moto.get(&lake, &k)).unwrap().lines() {
+                *got.entry(serde_json::from_str::<Value>(line).unwrap()["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+        }
+        assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids, "{fault:?}");
+        assert!(got.values().all(|n| *n == 1), "{fault:?}");
+        assert_eq!(moto.queue_depth(&queue), 0, "{fault:?}");
+    }
+}
