@@ -197,13 +197,7 @@ fn symlinks_a_bom_and_an_unreadable_file_are_handled_not_skipped() {
     let (out, summary) = run();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("symlink loops back"), "{err}");
-    let ids = |dir: &std::path::Path| -> Vec<String> {
-        let mut v: Vec<String> = walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()).filter(|e| e.file_type().is_file() && e.path().to_string_lossy().ends_with(".json"))
-            .flat_map(|e| std::fs::read_to_string(e.path()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["metadata"]["uid"].as_str().unwrap().to_string()).collect::<Vec<_>>())
-            .collect();
-        v.sort();
-        v
-    };
+    let ids = |dir: &std::path::Path| -> Vec<String> { crate::common::ndjson_uids(dir).into_keys().collect() };
     if root && !setpriv {
         eprintln!("running as root without setpriv: the unreadable-file case cannot be made here; checked the rest");
         assert!(out.status.success(), "{err}");
@@ -234,9 +228,7 @@ fn a_record_without_an_event_id_gets_a_derived_uid_and_a_warning() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(summary.mapper_warnings, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("record has no eventID"), "{}", String::from_utf8_lossy(&out.stderr));
-    let uids: Vec<String> = walkdir::WalkDir::new(s.path("out")).into_iter().map(|e| e.unwrap()).filter(|e| e.file_type().is_file() && e.path().to_string_lossy().ends_with(".json"))
-        .flat_map(|e| std::fs::read_to_string(e.path()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["metadata"]["uid"].as_str().unwrap().to_string()).collect::<Vec<_>>())
-        .collect();
+    let uids: Vec<String> = crate::common::ndjson_uids(&s.path("out")).into_keys().collect();
     assert_eq!(uids.len(), 2);
     assert!(uids.contains(&"with-id".to_string()));
     let derived = uids.iter().find(|u| u.starts_with("sha256:")).expect("a derived uid");

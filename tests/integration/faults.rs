@@ -39,23 +39,7 @@ fn write_trail(dir: &Path, files: usize, per_file: usize) -> Vec<String> {
     ids
 }
 
-/// Event ids in every NDJSON file under `dir`, with how often each appears.
-fn ndjson_ids(dir: &Path) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    for e in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()) {
-        let p = e.path();
-        if e.file_type().is_file() && p.to_string_lossy().ends_with(".json") {
-            for line in std::fs::read_to_string(p).unwrap().lines() {
-                let v: Value = serde_json::from_str(line).unwrap();
-                *out.entry(v["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
-            }
-        }
-    }
-    out
-}
+use crate::common::ndjson_uids as ndjson_ids;
 
 /// Event ids in every Parquet file under `dir`, with how often each appears.
 fn parquet_ids(dir: &Path) -> BTreeMap<String, usize> {

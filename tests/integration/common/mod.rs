@@ -129,6 +129,22 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// `metadata.uid` of every event in the NDJSON files (`*.json`) under `dir`, with how many
+/// times each is there (an empty map when `dir` does not exist).
+pub fn ndjson_uids(dir: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    for f in walkdir(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json")) {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            *out.entry(v["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+    }
+    out
+}
+
 /// Every Parquet file under `dir` (excluding temporaries), sorted.
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = walkdir(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.components().any(|c| c.as_os_str() == ".tmp")).collect();
