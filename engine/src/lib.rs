@@ -30,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod formats;
 pub mod mapper;
+pub mod ocsf;
 pub mod pipeline;
 pub mod sinks;
 pub mod sources;

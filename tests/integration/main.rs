@@ -1,7 +1,7 @@
 //! trawl's integration tests: one binary (`cargo test -p trawl --test integration`), run by
 //! `tests/run.sh`. The harness is in `common/`. Where new tests go:
 //! - a mapper's output on sample data → `golden.rs` (goldens in `tests/golden/`);
-//! - OCSF conformance of output → `ocsf.rs`;
+//! - OCSF conformance of output → `ocsf.rs`; the schema validator itself → `ocsf_schema.rs`;
 //! - whole runs of the `trawl` binary → `e2e.rs`; bad input → `bad_input.rs`;
 //! - kill -9 and rerun, concurrent runs, injected faults → `faults.rs`;
 //! - the mapper host (loading, sandbox, isolation) → `mapper_host.rs`;
@@ -22,4 +22,5 @@ mod faults;
 mod golden;
 mod mapper_host;
 mod ocsf;
+mod ocsf_schema;
 mod stale;
