@@ -3,7 +3,7 @@
 use std::{any::Any, collections::HashMap, sync::Arc};
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, FieldRef, Schema};
 use serde::{Deserialize, Serialize};
 
 use crate::{RawRecord, abi};
@@ -31,8 +31,9 @@ impl std::error::Error for MapError {}
 ///
 /// The Arrow schema is traced from the Rust type (serde_arrow), so the struct *is* the
 /// schema and the two cannot drift. `Option` fields become nullable columns, nested structs
-/// become Struct columns, and any `i64` field named `time` or ending in `_time` becomes
-/// `Timestamp(ms, UTC)` — OCSF's `timestamp_t`.
+/// become Struct columns, and `i64` fields stay `Int64`: OCSF's `timestamp_t` (`time`,
+/// `*_time`) is integer milliseconds since the epoch, which is also how Amazon Security Lake
+/// stores it in Parquet (only `*_dt` attributes are TIMESTAMP there).
 pub trait OcsfEvent: Serialize + for<'de> Deserialize<'de> + 'static {
     /// OCSF `class_uid` (e.g. 6003). 0 for non-OCSF output such as passthrough.
     const CLASS_UID: i32;
@@ -53,22 +54,7 @@ pub fn trace_fields<T: for<'de> Deserialize<'de>>() -> Result<Vec<FieldRef>, Str
         .strings_as_large_utf8(false)
         .sequence_as_large_list(false)
         .bytes_as_large_binary(false);
-    let fields = Vec::<FieldRef>::from_type::<T>(opts).map_err(|e| e.to_string())?;
-    Ok(fields.into_iter().map(timestamps).collect())
-}
-
-fn timestamps(f: FieldRef) -> FieldRef {
-    let dt = match f.data_type() {
-        DataType::Int64 if f.name() == "time" || f.name().ends_with("_time") => {
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
-        }
-        DataType::Struct(children) => {
-            DataType::Struct(children.iter().cloned().map(timestamps).collect::<Fields>())
-        }
-        DataType::List(item) => DataType::List(timestamps(item.clone())),
-        _ => return f,
-    };
-    Arc::new(f.as_ref().clone().with_data_type(dt))
+    Vec::<FieldRef>::from_type::<T>(opts).map_err(|e| e.to_string())
 }
 
 /// One output class a mapper declares in its manifest.

@@ -305,3 +305,38 @@ fn a_readable_config_with_a_literal_secret_gets_a_warning() {
     let out = s.trawl(&["run", "--config", "config.toml", "--quiet"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("literal secrets"));
 }
+
+/// OCSF `timestamp_t` is integer milliseconds, and Amazon Security Lake's Parquet stores it as
+/// INT64 (TIMESTAMP only for `*_dt`): a query joining trawl's tables with Security Lake's own
+/// needs the same type. Every column whose attribute is `timestamp_t` in the schema's
+/// dictionary, at any depth, is Int64.
+#[test]
+fn timestamp_attributes_are_int64_milliseconds_in_parquet() {
+    let dict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(crate::common::repo().join("ocsf/schema-1.1.0/dictionary.json")).unwrap()).unwrap();
+    let timestamp_t: std::collections::BTreeSet<String> = dict["attributes"].as_object().unwrap().iter().filter(|(_, v)| v["type"] == "timestamp_t").map(|(k, _)| k.clone()).collect();
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(PARQUET));
+    let (out, _) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fn times(prefix: &str, fields: &arrow_schema::Fields, ts: &std::collections::BTreeSet<String>, out: &mut Vec<(String, arrow_schema::DataType)>) {
+        for f in fields {
+            let name = format!("{prefix}{}", f.name());
+            match f.data_type() {
+                arrow_schema::DataType::Struct(children) => times(&format!("{name}."), children, ts, out),
+                dt if ts.contains(f.name()) => out.push((name, dt.clone())),
+                _ => {}
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    for f in parquet_files(&s.path("lake")) {
+        let file = std::fs::File::open(&f).unwrap();
+        let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().schema().clone();
+        times("", schema.fields(), &timestamp_t, &mut seen);
+    }
+    assert!(seen.iter().any(|(n, _)| n == "time") && seen.iter().any(|(n, _)| n.contains('.')), "{seen:?}");
+    for (name, dt) in &seen {
+        assert_eq!(dt, &arrow_schema::DataType::Int64, "{name}");
+    }
+}

@@ -124,7 +124,13 @@ impl LakeSink {
         rows: &UInt32Array,
         part: impl Fn(usize) -> PartitionRow<'a>,
     ) -> Result<(), SinkError> {
-        let times = events.column_by_name("time").and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>().cloned());
+        // `time` is Int64 milliseconds (OCSF timestamp_t); modules built before ABI 1.2 sent a
+        // Timestamp(ms) column, the same values.
+        let times: Option<arrow_array::Int64Array> = events.column_by_name("time").and_then(|c| {
+            c.as_primitive_opt::<arrow_array::types::Int64Type>()
+                .cloned()
+                .or_else(|| c.as_primitive_opt::<TimestampMillisecondType>().map(|t| t.reinterpret_cast::<arrow_array::types::Int64Type>()))
+        });
         // Rows are grouped by borrowed (region, account, day); the owned key is built once per
         // group. A batch nearly always has one or a few groups, so a scan beats hashing.
         let mut groups: Vec<((&'a str, &'a str, i64), Vec<u32>, Sha256)> = Vec::new();
