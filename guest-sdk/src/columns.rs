@@ -3,14 +3,15 @@
 //! Derived `Serialize` impls write a struct's fields in declaration order, and the schema was
 //! traced from the same type in the same order, so each field goes to the next column without
 //! a name lookup. This is the fast path for the types OCSF classes are made of (strings,
-//! integers, booleans, timestamps, structs and lists of them); a schema with anything else is
+//! integers, booleans, timestamps, structs, lists of them and string-to-string maps); a
+//! schema with anything else is
 //! built by serde_arrow instead ([`ColumnsBuilder::for_fields`] returns `None`). A key that
 //! does not match the expected field (a hand-written `Serialize`) is looked up by name.
 
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt64Array,
+    ArrayRef, BooleanArray, Int32Array, Int64Array, ListArray, MapArray, RecordBatch, StringArray, StructArray, UInt64Array,
     types::TimestampMillisecondType,
 };
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
@@ -52,6 +53,8 @@ enum Col {
     Str { offsets: Vec<i32>, data: Vec<u8>, nulls: NullBufferBuilder },
     Struct(StructCol),
     List { offsets: Vec<i32>, item: Box<Col>, nulls: NullBufferBuilder },
+    /// A map of strings to strings (OCSF `unmapped`, as Security Lake stores it).
+    Map { offsets: Vec<i32>, keys: Box<Col>, values: Box<Col>, nulls: NullBufferBuilder },
 }
 
 struct StructCol {
@@ -103,6 +106,15 @@ impl Col {
             DataType::Utf8 => Col::Str { offsets: vec![0], data: Vec::new(), nulls: n() },
             DataType::Struct(fields) => Col::Struct(StructCol::new(fields)?),
             DataType::List(item) => Col::List { offsets: vec![0], item: Box::new(Col::new(item.data_type())?), nulls: n() },
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 && kv.iter().all(|f| f.data_type() == &DataType::Utf8) => Col::Map {
+                    offsets: vec![0],
+                    keys: Box::new(Col::new(&DataType::Utf8)?),
+                    values: Box::new(Col::new(&DataType::Utf8)?),
+                    nulls: n(),
+                },
+                _ => return None,
+            },
             _ => return None,
         })
     }
@@ -121,7 +133,7 @@ impl Col {
                 nulls.append_null();
             }
             Col::Struct(s) => s.push_null(),
-            Col::List { offsets, nulls, .. } => {
+            Col::List { offsets, nulls, .. } | Col::Map { offsets, nulls, .. } => {
                 offsets.push(*offsets.last().expect("starts at 0"));
                 nulls.append_null();
             }
@@ -151,6 +163,16 @@ impl Col {
                 let children = s.children.into_iter().zip(fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
                 let mut nulls = s.nulls;
                 Arc::new(StructArray::try_new(fields.clone(), children, nulls.finish()).map_err(|e| format!("column {}: {e}", field.name()))?)
+            }
+            Col::Map { offsets, keys, values, mut nulls } => {
+                let DataType::Map(entries, sorted) = dt else { unreachable!("built from this field") };
+                let DataType::Struct(kv) = entries.data_type() else { unreachable!("checked in Col::new") };
+                let columns = vec![keys.finish(&kv[0])?, values.finish(&kv[1])?];
+                let entries_array = StructArray::try_new(kv.clone(), columns, None).map_err(|e| format!("column {}: {e}", field.name()))?;
+                Arc::new(
+                    MapArray::try_new(entries.clone(), OffsetBuffer::new(ScalarBuffer::from(offsets)), entries_array, nulls.finish(), *sorted)
+                        .map_err(|e| format!("column {}: {e}", field.name()))?,
+                )
             }
             Col::List { offsets, item, mut nulls } => {
                 let DataType::List(item_field) = dt else { unreachable!("built from this field") };
@@ -198,6 +220,7 @@ fn mismatch(col: &Col, what: &str) -> Error {
         Col::Str { .. } => "a string",
         Col::Struct(_) => "a struct",
         Col::List { .. } => "a sequence",
+        Col::Map { .. } => "a map",
     };
     Error(format!("expected {expected}, got {what}"))
 }
@@ -214,6 +237,15 @@ struct FieldsSer<'a> {
     next: usize,
     /// Whether the struct is a nested column (with its own null buffer) or the row.
     nested: bool,
+}
+
+/// Entries of a map: keys and values alternate.
+struct MapSer<'a> {
+    offsets: &'a mut Vec<i32>,
+    keys: &'a mut Col,
+    values: &'a mut Col,
+    nulls: &'a mut NullBufferBuilder,
+    len: i32,
 }
 
 struct SeqSer<'a> {
@@ -351,7 +383,7 @@ impl<'a> ser::Serializer for ValueSer<'a> {
     type SerializeTuple = Impossible<(), Error>;
     type SerializeTupleStruct = Impossible<(), Error>;
     type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
+    type SerializeMap = MapSer<'a>;
     type SerializeStruct = FieldsSer<'a>;
     type SerializeStructVariant = Impossible<(), Error>;
 
@@ -449,8 +481,14 @@ impl<'a> ser::Serializer for ValueSer<'a> {
     fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, Error> {
         Err(mismatch(self.0, "an enum with data"))
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(mismatch(self.0, "a map"))
+    fn serialize_map(self, _: Option<usize>) -> Result<MapSer<'a>, Error> {
+        match self.0 {
+            Col::Map { offsets, keys, values, nulls } => {
+                let len = *offsets.last().expect("starts at 0");
+                Ok(MapSer { offsets, keys, values, nulls, len })
+            }
+            c => Err(mismatch(c, "a map")),
+        }
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<FieldsSer<'a>, Error> {
         match self.0 {
@@ -529,9 +567,30 @@ impl Col {
             Col::I32(v, _) => v.len(),
             Col::I64(v, _) | Col::TimestampMs(v, _) => v.len(),
             Col::U64(v, _) => v.len(),
-            Col::Str { offsets, .. } | Col::List { offsets, .. } => offsets.len() - 1,
+            Col::Str { offsets, .. } | Col::List { offsets, .. } | Col::Map { offsets, .. } => offsets.len() - 1,
             Col::Struct(s) => s.len,
         }
+    }
+}
+
+impl ser::SerializeMap for MapSer<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, k: &T) -> Result<(), Error> {
+        k.serialize(ValueSer(self.keys))
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+        v.serialize(ValueSer(self.values))?;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.offsets.push(self.len);
+        self.nulls.append_non_null();
+        Ok(())
     }
 }
 
@@ -622,7 +681,7 @@ mod tests {
                     profiles: Some(vec!["cloud".into()]),
                     ..Default::default()
                 },
-                unmapped: (n == 5).then(|| "{\"a\":1}".into()),
+                unmapped: (n == 5).then(|| [("a".to_string(), "1".to_string()), ("b".to_string(), "x\"y".to_string())].into_iter().collect()),
                 ..Default::default()
             })
             .collect();

@@ -53,7 +53,9 @@ pub fn trace_fields<T: for<'de> Deserialize<'de>>() -> Result<Vec<FieldRef>, Str
         .allow_null_fields(true)
         .strings_as_large_utf8(false)
         .sequence_as_large_list(false)
-        .bytes_as_large_binary(false);
+        .bytes_as_large_binary(false)
+        // Maps are Arrow maps (Parquet MAP), not structs with a field per key.
+        .map_as_struct(false);
     Vec::<FieldRef>::from_type::<T>(opts).map_err(|e| e.to_string())
 }
 

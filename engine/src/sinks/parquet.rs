@@ -46,7 +46,7 @@ pub struct ParquetConfig {
 }
 
 fn default_no_dictionary() -> Vec<String> {
-    ["time", "metadata.uid", "metadata.original_time", "metadata.logged_time", "api.request.uid", "finding_info.uid", "unmapped", "raw_data", "raw", "byte_offset"]
+    ["time", "metadata.uid", "metadata.original_time", "metadata.logged_time", "api.request.uid", "finding_info.uid", "unmapped.entries.value", "raw_data", "raw", "byte_offset"]
         .map(String::from)
         .to_vec()
 }

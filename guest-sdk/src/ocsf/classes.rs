@@ -50,8 +50,10 @@ pub struct ApiActivity {
     pub cloud: Cloud,
     /// Event metadata.
     pub metadata: Metadata,
-    /// Source fields with no OCSF home, as a JSON object.
-    pub unmapped: Option<String>,
+    /// Source fields with no OCSF home: each top-level field's value as text (a string as
+    /// itself, anything else as its JSON). An Arrow map, so Parquet holds MAP<string,string>
+    /// and NDJSON an object, as Amazon Security Lake stores `unmapped`.
+    pub unmapped: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl OcsfEvent for ApiActivity {
@@ -120,8 +122,10 @@ pub struct Authentication {
     pub cloud: Cloud,
     /// Event metadata.
     pub metadata: Metadata,
-    /// Source fields with no OCSF home, as a JSON object.
-    pub unmapped: Option<String>,
+    /// Source fields with no OCSF home: each top-level field's value as text (a string as
+    /// itself, anything else as its JSON). An Arrow map, so Parquet holds MAP<string,string>
+    /// and NDJSON an object, as Amazon Security Lake stores `unmapped`.
+    pub unmapped: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl OcsfEvent for Authentication {

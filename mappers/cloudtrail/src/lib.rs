@@ -5,9 +5,11 @@
 //! - every other management or data event → API Activity (6003), with the activity derived
 //!   from `readOnly` and the verb that starts `eventName` (see [`activity_id`]).
 //!
-//! Fields with no OCSF home go to `unmapped` as a JSON object, copied byte for byte from the
-//! record. The record is parsed once, into borrowed raw values, so unmapped fields are never
-//! decoded and re-encoded.
+//! Fields with no OCSF home go to `unmapped`, a map of each field to its value as text (a
+//! string as its content, anything else as its JSON, copied byte for byte from the record):
+//! MAP<string,string> in Parquet and an object in NDJSON, as Amazon Security Lake stores it.
+//! The record is parsed once, into borrowed raw values, so unmapped objects are never decoded
+//! and re-encoded.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -265,30 +267,22 @@ impl<'a> Record<'a> {
         string(self.fields, slot)
     }
 
-    /// The fields with no OCSF home, as a JSON object built from their raw bytes, keys in
-    /// sorted order (a repeated key keeps its last value, as a JSON map would).
-    fn unmapped(&self) -> Option<String> {
-        let mut other = self.fields.other.clone();
-        if other.is_empty() {
+    /// The fields with no OCSF home, as OCSF's `unmapped` map: each value as text — a JSON
+    /// string as its content, anything else as its JSON, byte for byte; nulls left out (a
+    /// repeated key keeps its last value, as a JSON map would).
+    fn unmapped(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        if self.fields.other.is_empty() {
             return None;
         }
-        other.sort_by(|a, b| a.0.cmp(b.0)); // stable: repeats stay in record order
-        let mut out = String::with_capacity(2 + other.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>());
-        out.push('{');
-        for (i, (k, v)) in other.iter().enumerate() {
-            if other.get(i + 1).is_some_and(|n| n.0 == *k) {
-                continue;
+        let mut out = std::collections::BTreeMap::new();
+        for (k, v) in &self.fields.other {
+            let raw = v.get();
+            if raw == "null" {
+                continue; // a null says nothing; the key alone would only take room
             }
-            if out.len() > 1 {
-                out.push(',');
-            }
-            // Keys borrowed as &str had no escapes, so they need none.
-            out.push('"');
-            out.push_str(k);
-            out.push_str("\":");
-            out.push_str(v.get());
+            let text = if raw.starts_with('"') { serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string()) } else { raw.to_string() };
+            out.insert(k.to_string(), text);
         }
-        out.push('}');
         Some(out)
     }
 
