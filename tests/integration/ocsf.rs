@@ -83,3 +83,36 @@ fn the_checker_catches_a_missing_attribute() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_rows(6003, &broken)));
     assert!(r.is_err(), "a row without api must fail the check");
 }
+
+/// Every row the cloudtrail mapper writes for the sample trail, and every event in its
+/// goldens, passes the strict check against the official OCSF 1.1.0 schema.
+#[test]
+fn every_row_passes_the_schema_check() {
+    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
+    let mapper = load_builtin("cloudtrail");
+    let mut rows = 0;
+    let mut check = |event: &serde_json::Value, at: &str| {
+        rows += 1;
+        let v = schema.validate(event);
+        assert!(v.is_empty(), "{at}: {}\n{event:#}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    };
+    for f in log_files(&sample_trail()) {
+        let batch = raw_batch_of(&f, CONNECTOR);
+        let mapped = mapper.map(&batch).unwrap();
+        for rec in mapped.to_json(&batch).as_array().unwrap() {
+            for e in rec["events"].as_array().unwrap() {
+                check(e, &f.display().to_string());
+            }
+        }
+    }
+    for g in std::fs::read_dir(crate::common::repo().join("tests/golden/cloudtrail")).unwrap() {
+        let path = g.unwrap().path();
+        let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for rec in golden.as_array().unwrap() {
+            for e in rec["events"].as_array().unwrap() {
+                check(e, &path.display().to_string());
+            }
+        }
+    }
+    assert!(rows >= 22, "{rows} rows checked");
+}

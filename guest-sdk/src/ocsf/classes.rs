@@ -116,6 +116,10 @@ pub struct Authentication {
     pub is_mfa: Option<bool>,
     /// Where the logon came from.
     pub src_endpoint: Option<NetworkEndpoint>,
+    /// Where the user signed in to (OCSF requires this or `service`).
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    /// The service authenticated with.
+    pub service: Option<Service>,
     /// HTTP details.
     pub http_request: Option<HttpRequest>,
     /// Cloud, region and account.

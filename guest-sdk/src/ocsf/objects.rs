@@ -144,10 +144,13 @@ pub struct Api {
 pub struct NetworkEndpoint {
     /// IP address.
     pub ip: Option<String>,
-    /// Domain or service name, when the source is an AWS service rather than an address.
+    /// Domain, when the endpoint is named rather than addressed (an AWS service).
     pub domain: Option<String>,
-    /// VPC endpoint id the request came through.
+    /// Service name in service-to-service calls (`s3.amazonaws.com`), or the service signed in
+    /// to.
     pub svc_name: Option<String>,
+    /// Unique id, such as the VPC endpoint a request came through.
+    pub uid: Option<String>,
 }
 
 /// `http_request` object.

@@ -219,6 +219,8 @@ struct ConsoleLoginResponse<'a> {
 struct ConsoleLoginData<'a> {
     #[serde(rename = "MFAUsed", borrow)]
     mfa_used: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "LoginTo", borrow)]
+    login_to: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// A CloudTrail record, borrowed from the raw bytes.
@@ -307,14 +309,12 @@ impl<'a> Record<'a> {
             uid: id.arn.as_deref().map(str::to_string).or_else(|| id.principal_id.as_deref().map(str::to_string)),
             uid_alt: id.principal_id.as_deref().map(str::to_string),
             name,
+            // CloudTrail's identity type as it is (IAMUser, Root, AssumedRole, AWSService, …),
+            // and no type_id: as Security Lake maps it, so queries such as
+            // `actor.user.type = 'Root'` work on both. OCSF's four type ids would fold most of
+            // these into Other and lose the distinction.
             type_: type_.map(str::to_string),
-            type_id: Some(match type_ {
-                Some("IAMUser") | Some("FederatedUser") | Some("IdentityCenterUser") => 1,
-                Some("Root") => 2,
-                Some("AWSService") => 3,
-                Some(_) => 99,
-                None => 0,
-            }),
+            type_id: None,
             credential_uid: id.access_key_id.as_deref().filter(|k| !k.is_empty()).map(str::to_string),
             account: id.account_id.as_deref().map(|uid| Account { uid: Some(uid.to_string()), ..Default::default() }),
         }
@@ -343,10 +343,15 @@ impl<'a> Record<'a> {
     fn src_endpoint(&self) -> NetworkEndpoint {
         let src = self.s(k::SOURCE_IP_ADDRESS);
         let is_ip = src.as_deref().is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok());
+        // An AWS service calling on a principal's behalf has its name where the address goes:
+        // it is the domain (as Security Lake maps it) and the service name too, since OCSF
+        // wants an endpoint to have one of ip, uid, name, hostname, svc_name, …
+        let named = src.filter(|_| !is_ip);
         NetworkEndpoint {
-            ip: src.clone().filter(|_| is_ip),
-            domain: src.filter(|_| !is_ip),
-            svc_name: self.s(k::VPC_ENDPOINT_ID),
+            ip: if is_ip { self.s(k::SOURCE_IP_ADDRESS) } else { None },
+            svc_name: named.clone(),
+            domain: named,
+            uid: self.s(k::VPC_ENDPOINT_ID),
         }
     }
 
@@ -520,6 +525,10 @@ fn authentication(ct: &Record<'_>, rec: &RawRecord<'_>) -> Authentication {
         actor: Some(ct.actor()),
         is_mfa: data.mfa_used.as_deref().map(|m| m == "Yes"),
         src_endpoint: Some(ct.src_endpoint()),
+        // Security Lake maps LoginTo here; the service (signin.amazonaws.com) is always known,
+        // so a row without LoginTo still has what the class requires.
+        dst_endpoint: data.login_to.as_deref().map(|to| NetworkEndpoint { svc_name: Some(to.to_string()), ..Default::default() }),
+        service: ct.s(k::EVENT_SOURCE).map(|name| Service { name: Some(name) }),
         http_request: ct.http_request(),
         cloud: ct.cloud(rec),
         metadata: ct.metadata(rec),
