@@ -342,3 +342,25 @@ fn timestamp_attributes_are_int64_milliseconds_in_parquet() {
         assert_eq!(dt, &arrow_schema::DataType::Int64, "{name}");
     }
 }
+
+/// What a whole run writes, read back from the NDJSON output, passes the strict OCSF check
+/// too (the output path adds the connector's account name and may not break a row).
+#[test]
+fn every_event_of_a_run_passes_the_schema_check() {
+    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config("[[outputs]]\ntype = \"ndjson\"\npath = \"siem\"\n"));
+    let (out, summary) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut n = 0;
+    for f in walk(&s.path("siem")).into_iter().filter(|f| f.to_string_lossy().ends_with(".json")) {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let v = schema.validate(&event);
+            assert!(v.is_empty(), "{}: {}", f.display(), v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+            n += 1;
+        }
+    }
+    assert_eq!(n, summary.counts.events_written);
+}
