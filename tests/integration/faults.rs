@@ -172,6 +172,30 @@ fn upload_tree(moto: &crate::common::aws::Moto, dir: &Path, bucket: &str) {
     }
 }
 
+/// A `cloudtrail_s3` backfill of `bucket` (Jan 10–14, 2024) through `url`, into NDJSON `siem`.
+fn backfill_config(url: &str, bucket: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "state"
+[[connectors]]
+name = "faults"
+region = "us-east-1"
+endpoint_url = "{url}"
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "cloudtrail_s3"
+bucket = "{bucket}"
+since = "2024-01-10"
+until = "2024-01-14"
+concurrency = 4
+[[outputs]]
+type = "ndjson"
+path = "siem"
+"#
+    )
+}
+
 /// A trail bucket read through a proxy that cuts off object bodies or resets connections:
 /// the run fetches again what broke, and lands every record once.
 #[test]
@@ -185,27 +209,7 @@ fn s3_backfill_through_cut_bodies_and_resets_loses_nothing() {
         moto.create_bucket(&bucket);
         upload_tree(&moto, &sc.path("local"), &bucket);
         let proxy = FlakyProxy::start_with(moto.port, nth, fault);
-        sc.config(&format!(
-            r#"
-[state]
-dir = "state"
-[[connectors]]
-name = "faults"
-region = "us-east-1"
-endpoint_url = "{}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-[[connectors.sources]]
-type = "cloudtrail_s3"
-bucket = "{bucket}"
-since = "2024-01-10"
-until = "2024-01-14"
-concurrency = 4
-[[outputs]]
-type = "ndjson"
-path = "siem"
-"#,
-            proxy.url()
-        ));
+        sc.config(&backfill_config(&proxy.url(), &bucket));
         let (out, summary) = sc.run();
         assert!(out.status.success(), "{fault:?}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(proxy.failed() >= 3, "{fault:?}: the proxy injected {} faults", proxy.failed());
@@ -228,27 +232,7 @@ fn an_object_that_cannot_be_fetched_now_is_read_by_the_next_run() {
     upload_tree(&moto, &sc.path("local"), "trail");
     // Every object GET is cut off: no retry can succeed.
     let broken = FlakyProxy::start_with(moto.port, 1, Fault::CutEveryBody);
-    let cfg = |url: &str| {
-        format!(
-            r#"
-[state]
-dir = "state"
-[[connectors]]
-name = "faults"
-region = "us-east-1"
-endpoint_url = "{url}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-[[connectors.sources]]
-type = "cloudtrail_s3"
-bucket = "trail"
-since = "2024-01-10"
-until = "2024-01-14"
-[[outputs]]
-type = "ndjson"
-path = "siem"
-"#
-        )
-    };
+    let cfg = |url: &str| backfill_config(url, "trail");
     sc.config(&cfg(&broken.url()));
     let (out, summary) = sc.run();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
