@@ -28,6 +28,10 @@ pub struct JsonRecordsReader<R> {
     state: State,
     next_index: u64,
     saw_records: bool,
+    /// The records are the elements of a top-level array (`[{…},{…}]`), not under a key.
+    top_array: bool,
+    /// Stop after the top-level value instead of refusing what follows (see [`Self::into_inner`]).
+    stop_at_end: bool,
 }
 
 type Result<T> = std::result::Result<T, FormatError>;
@@ -37,7 +41,40 @@ impl<R: BufRead> JsonRecordsReader<R> {
     /// [`super::compression::decompressed`]); `what` names the format in errors
     /// (`CloudTrail log file`).
     pub fn new(r: R, key: &'static str, what: &'static str) -> Self {
-        Self { r, key, what, pos: 0, state: State::Start, next_index: 0, saw_records: false }
+        Self { r, key, what, pos: 0, state: State::Start, next_index: 0, saw_records: false, top_array: false, stop_at_end: false }
+    }
+
+    /// A reader of a document that is itself an array of records (`[{…},{…}]`: console and
+    /// CLI exports).
+    pub fn array(r: R, what: &'static str) -> Self {
+        Self { top_array: true, ..Self::new(r, "", what) }
+    }
+
+    /// A reader resuming a stream whose first `pos` bytes were read by someone else, up to and
+    /// including the `[` that opens the array under `key` (a sniffer that has seen
+    /// `{"Records":[`): the next record is the array's first element.
+    pub fn resume_in_records(r: R, pos: u64, key: &'static str, what: &'static str) -> Self {
+        Self { pos, state: State::InRecords { first: true }, saw_records: true, ..Self::new(r, key, what) }
+    }
+
+    /// A reader of a stream whose first byte is at offset `pos` of a longer one (the next of
+    /// concatenated documents): offsets count from there.
+    pub fn starting_at(mut self, pos: u64) -> Self {
+        self.pos = pos;
+        self
+    }
+
+    /// Ends at the end of the top-level value even when more follows (concatenated documents):
+    /// `Ok(None)` there, and [`Self::into_inner`] hands back the stream positioned at the next
+    /// non-white-space byte.
+    pub fn stop_at_end(mut self) -> Self {
+        self.stop_at_end = true;
+        self
+    }
+
+    /// The stream and the number of decompressed bytes consumed from it.
+    pub fn into_inner(self) -> (R, u64) {
+        (self.r, self.pos)
     }
 
     /// A reader of a CloudTrail log file: the `Records` array.
@@ -63,12 +100,18 @@ impl<R: BufRead> JsonRecordsReader<R> {
                     }
                     match self.skip_ws()? {
                         None => return Err(self.not_ct("the file is empty")),
-                        Some(b'{') => {
+                        Some(b'{') if !self.top_array => {
                             self.bump();
                             self.state = State::TopLevel { first: true };
                         }
+                        Some(b'[') if self.top_array => {
+                            self.bump();
+                            self.saw_records = true;
+                            self.state = State::InRecords { first: true };
+                        }
                         Some(c) => {
-                            return Err(self.not_ct(&format!("expected a JSON object, found {}", show(c))));
+                            let want = if self.top_array { "array" } else { "object" };
+                            return Err(self.not_ct(&format!("expected a JSON {want}, found {}", show(c))));
                         }
                     }
                 }
@@ -80,11 +123,7 @@ impl<R: BufRead> JsonRecordsReader<R> {
                                 let detail = format!("the top-level object has no {:?} array", self.key);
                                 return Err(self.not_ct(&detail));
                             }
-                            if let Some(c) = self.skip_ws()? {
-                                return Err(self.malformed(&format!("{} after the top-level object", show(c)), None));
-                            }
-                            self.state = State::Done;
-                            return Ok(None);
+                            return self.end_of_document("object");
                         }
                         Some(b',') if !first => {
                             self.bump();
@@ -121,6 +160,9 @@ impl<R: BufRead> JsonRecordsReader<R> {
                     match self.skip_ws()? {
                         Some(b']') => {
                             self.bump();
+                            if self.top_array {
+                                return self.end_of_document("array");
+                            }
                             self.state = State::TopLevel { first: false };
                             continue;
                         }
@@ -150,7 +192,7 @@ impl<R: BufRead> JsonRecordsReader<R> {
                                 let p = Record { index, offset, bytes };
                                 match &mut e {
                                     FormatError::Malformed { partial, .. } | FormatError::Io { partial, .. } => *partial = Some(p),
-                                    FormatError::NotFormat { .. } => {}
+                                    FormatError::NotFormat { .. } | FormatError::BadRecord { .. } => {}
                                 }
                             }
                             self.state = State::Done;
@@ -160,6 +202,17 @@ impl<R: BufRead> JsonRecordsReader<R> {
                 }
             }
         }
+    }
+
+    /// After the top-level value: nothing but white space may follow (unless `stop_at_end`).
+    fn end_of_document(&mut self, value: &str) -> Result<Option<Record>> {
+        if let Some(c) = self.skip_ws()? {
+            if !self.stop_at_end {
+                return Err(self.malformed(&format!("{} after the top-level {value}", show(c)), None));
+            }
+        }
+        self.state = State::Done;
+        Ok(None)
     }
 
     fn not_ct(&mut self, detail: &str) -> FormatError {
@@ -414,6 +467,35 @@ mod tests {
         assert!(r.next_record().unwrap().is_none());
         let e = JsonRecordsReader::new(&br#"{"Records":[]}"#[..], "findings", "findings export").next_record().unwrap_err();
         assert_eq!(e.to_string(), "not a findings export: the top-level object has no \"findings\" array (at byte 14)");
+    }
+
+    #[test]
+    fn a_top_level_array_resuming_and_stopping_at_the_end() {
+        let mut r = JsonRecordsReader::array(&b" [ {\"a\":1} , {\"b\":2} ] \n"[..], "export");
+        assert_eq!(r.next_record().unwrap().unwrap(), Record { index: 0, offset: 3, bytes: b"{\"a\":1}".to_vec() });
+        assert_eq!(r.next_record().unwrap().unwrap().offset, 13);
+        assert!(r.next_record().unwrap().is_none());
+        let e = JsonRecordsReader::array(&b"{\"Records\":[]}"[..], "export").next_record().unwrap_err();
+        assert!(e.to_string().contains("expected a JSON array, found '{'"), "{e}");
+        let e = JsonRecordsReader::array(&b"[1] 2"[..], "export");
+        let mut e = e;
+        e.next_record().unwrap();
+        assert!(e.next_record().unwrap_err().to_string().contains("'2' after the top-level array"));
+        // Resumed after `{"Records":[`, read by someone else: same offsets as from the start.
+        let input = br#"{"Records":[{"a":1},{"b":2}]}"#;
+        let mut r = JsonRecordsReader::resume_in_records(&input[12..], 12, "Records", "CloudTrail log file");
+        assert_eq!(r.next_record().unwrap().unwrap(), Record { index: 0, offset: 12, bytes: b"{\"a\":1}".to_vec() });
+        assert_eq!(r.next_record().unwrap().unwrap().offset, 20);
+        assert!(r.next_record().unwrap().is_none());
+        // Stopping at the end of the first of two documents hands the rest back.
+        let input = &b"{\"k\":[1]}  {\"k\":[2]}"[..];
+        let mut r = JsonRecordsReader::new(input, "k", "doc").stop_at_end();
+        assert_eq!(r.next_record().unwrap().unwrap().bytes, b"1");
+        assert!(r.next_record().unwrap().is_none());
+        let (rest, pos) = r.into_inner();
+        assert_eq!((rest, pos), (&b"{\"k\":[2]}"[..], 11));
+        let mut r = JsonRecordsReader::new(rest, "k", "doc").starting_at(pos);
+        assert_eq!(r.next_record().unwrap().unwrap().offset, 17);
     }
 
     #[test]

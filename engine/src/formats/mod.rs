@@ -7,12 +7,14 @@
 //!
 //! | reader | records | used by |
 //! |---|---|---|
-//! | [`json_records::JsonRecordsReader`] | the elements of one top-level array (`{"Records":[…]}`, key a parameter) | CloudTrail log files |
+//! | [`cloudtrail::CloudTrailReader`] | CloudTrail events in any container: sniffs log file, bare array, one event, NDJSON or CloudWatch Logs message, then reads it with one of the readers below | every CloudTrail source |
+//! | [`json_records::JsonRecordsReader`] | the elements of one top-level array (`{"Records":[…]}`, key a parameter; or a bare `[…]`) | CloudTrail log files, CloudWatch Logs messages |
 //! | [`json_document::JsonDocumentReader`] | the whole document: one record (also one queue message body: an EventBridge event) | single-event files, queue messages |
 //! | [`ndjson::NdjsonReader`] | one JSON value per line | JSON-lines exports |
 //! | [`delimited::DelimitedReader`] | one line each, after a header line that names the fields (the unit context) | VPC Flow Logs |
 //! | [`pattern_lines::PatternLinesReader`] | a line that starts a record, and the lines after it that do not | Redshift user activity log |
 
+pub mod cloudtrail;
 pub mod compression;
 pub mod delimited;
 pub mod json_document;
@@ -63,6 +65,20 @@ pub enum FormatError {
         /// The record being read when it happened.
         partial: Option<Record>,
     },
+    /// One record cannot be a record (an NDJSON line that is not JSON, a CloudWatch Logs entry
+    /// without a message): it is refused, and — unlike the other errors — the reader goes on
+    /// with the next one.
+    #[error("a record of the {what} is not readable: {detail} (at byte {offset})")]
+    BadRecord {
+        /// The format.
+        what: &'static str,
+        /// Offset of the record.
+        offset: u64,
+        /// What is wrong with it.
+        detail: String,
+        /// The record's index and exact bytes (taken by [`FormatError::take_partial`]).
+        record: Option<Record>,
+    },
     /// Reading or decompressing failed (e.g. a corrupt gzip stream).
     #[error("cannot read the stream after byte {offset}: {source}")]
     Io {
@@ -79,7 +95,7 @@ impl FormatError {
     /// The partial record being read when the error happened, if any.
     pub fn take_partial(&mut self) -> Option<Record> {
         match self {
-            FormatError::Malformed { partial, .. } | FormatError::Io { partial, .. } => partial.take(),
+            FormatError::Malformed { partial, .. } | FormatError::Io { partial, .. } | FormatError::BadRecord { record: partial, .. } => partial.take(),
             FormatError::NotFormat { .. } => None,
         }
     }
@@ -87,16 +103,23 @@ impl FormatError {
     /// Byte offset of the error.
     pub fn offset(&self) -> u64 {
         match self {
-            FormatError::NotFormat { offset, .. } | FormatError::Malformed { offset, .. } | FormatError::Io { offset, .. } => *offset,
+            FormatError::NotFormat { offset, .. } | FormatError::Malformed { offset, .. } | FormatError::Io { offset, .. } | FormatError::BadRecord { offset, .. } => *offset,
         }
+    }
+
+    /// Whether only one record is bad and the reader goes on ([`FormatError::BadRecord`]).
+    pub fn is_bad_record(&self) -> bool {
+        matches!(self, FormatError::BadRecord { .. })
     }
 }
 
 /// Reads a unit's records one at a time.
 ///
 /// Contract: `Ok(None)` once, at the end; after an `Err` the reader is done (the source
-/// dead-letters the partial record and the rest of the unit, naming the offset). Indexes
-/// count up from 0 without gaps; offsets are of the decompressed stream.
+/// dead-letters the partial record and the rest of the unit, naming the offset) — except
+/// after [`FormatError::BadRecord`]: that one record is dead-lettered and the next call goes
+/// on. Indexes count up from 0 without gaps (a bad record has one too); offsets are of the
+/// decompressed stream.
 pub trait RecordReader {
     /// The next record.
     fn next_record(&mut self) -> Result<Option<Record>, FormatError>;

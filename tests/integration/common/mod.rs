@@ -14,7 +14,7 @@ use std::{
 use arrow_array::{Array, RecordBatch, StructArray, cast::AsArray};
 use trawl::{
     batch::{ObjectInfo, RawBatch, RawBatchBuilder},
-    formats::{compression::decompressed, json_records::JsonRecordsReader},
+    formats::{cloudtrail::CloudTrailReader, compression::decompressed},
     pipeline::RunSummary,
 };
 
@@ -33,7 +33,8 @@ pub fn sample_trail() -> PathBuf {
     repo().join("examples/data/cloudtrail")
 }
 
-/// CloudTrail log files under `dir`, sorted (digests and Insights excluded).
+/// CloudTrail files under `dir` that the `cloudtrail_files` source reads, sorted (digests
+/// excluded).
 pub fn log_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = walkdir(dir).into_iter().filter(|p| trawl::sources::cloudtrail_files::is_log_file(p)).collect();
     v.sort();
@@ -67,7 +68,8 @@ pub fn input_records(dir: &Path) -> Vec<serde_json::Value> {
     out
 }
 
-/// The raw batch of one file, read with trawl's reader (as the source would).
+/// The raw batch of one file, read with trawl's reader (as the source would): a log file, or
+/// CloudTrail events in any container it reads.
 pub fn raw_batch_of(file: &Path, connector: &str) -> RawBatch {
     let info = ObjectInfo {
         connector: connector.into(),
@@ -77,7 +79,7 @@ pub fn raw_batch_of(file: &Path, connector: &str) -> RawBatch {
         object: file.strip_prefix(repo()).unwrap_or(file).display().to_string(),
     };
     let mut b = RawBatchBuilder::new();
-    let mut r = JsonRecordsReader::cloudtrail(decompressed(std::fs::File::open(file).unwrap()).unwrap());
+    let mut r = CloudTrailReader::new(decompressed(std::fs::File::open(file).unwrap()).unwrap());
     while let Some(rec) = r.next_record().unwrap() {
         // Fixed ingest time so outputs are reproducible.
         b.push(&info, &rec.bytes, rec.index, rec.offset, 1_700_000_000_000);

@@ -1,6 +1,9 @@
 //! Source `cloudtrail_files`: a local directory tree of CloudTrail log files, exactly as
 //! CloudTrail delivers them to S3 (`AWSLogs/[o-org/]<acct>/CloudTrail/<region>/YYYY/MM/DD/`,
-//! `.json.gz` or `.json`). Digest and Insights files are skipped.
+//! `.json.gz` or `.json`; Insights files under `CloudTrail-Insight/` too), or of CloudTrail
+//! events in any other container users hand over (`.json`, `.ndjson`, `.jsonl`, gzip'd or
+//! not: one event, one per line, a bare array, a CloudWatch Logs message; see
+//! [`crate::formats::cloudtrail`]). Digest files are skipped.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -71,17 +74,30 @@ impl CloudTrailFiles {
     }
 }
 
-/// Whether a path is a CloudTrail log file (not a digest or Insights file).
+/// File name endings of CloudTrail objects: JSON documents and JSON lines, gzip'd or not.
+const EXTENSIONS: &[&str] = &[".json", ".json.gz", ".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz"];
+
+/// The service folders of an `AWSLogs/` tree that hold CloudTrail events: log files and
+/// Insights files (`CloudTrail-Digest/` holds digests, not events).
+pub const SERVICE_DIRS: &[&str] = &["CloudTrail", "CloudTrail-Insight"];
+
+/// Whether a path is a CloudTrail object to read: a `.json`, `.ndjson` or `.jsonl` file
+/// (`.gz` or not), not hidden, not a digest (`CloudTrail-Digest/`, `_CloudTrail-Digest_`);
+/// inside an `AWSLogs/` tree only under a CloudTrail service folder ([`SERVICE_DIRS`]: other
+/// services deliver other logs there).
 pub fn is_log_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let skipped_dir = path.components().any(|c| matches!(c, Component::Normal(s) if s == "CloudTrail-Digest" || s == "CloudTrail-Insight"));
-    !skipped_dir && !name.starts_with('.') && (name.ends_with(".json.gz") || name.ends_with(".json"))
+    let has = |dir: &str| path.components().any(|c| matches!(c, Component::Normal(s) if s == dir));
+    let digest = has("CloudTrail-Digest") || name.contains("_CloudTrail-Digest_");
+    let other_service = has("AWSLogs") && !SERVICE_DIRS.iter().any(|d| has(d));
+    !digest && !other_service && !name.starts_with('.') && EXTENSIONS.iter().any(|e| name.ends_with(e))
 }
 
-/// `(account id, region)` from a CloudTrail key or path: the components around `CloudTrail`.
+/// `(account id, region)` from a CloudTrail key or path: the components around `CloudTrail`
+/// (or `CloudTrail-Insight`).
 pub fn account_region(path: &str) -> (Option<String>, Option<String>) {
     let parts: Vec<&str> = path.split(['/', '\\']).collect();
-    match parts.iter().position(|p| *p == "CloudTrail") {
+    match parts.iter().position(|p| SERVICE_DIRS.contains(p)) {
         Some(i) => {
             let account = i.checked_sub(1).map(|j| parts[j]).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
             let region = parts.get(i + 1).filter(|r| !r.is_empty() && r.contains('-'));
@@ -166,8 +182,21 @@ mod tests {
             ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/111122223333_CloudTrail_us-east-2_20150801T0210Z_Mu0KsOhtH1ar15ZZ.json.gz", true),
             ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/x.json", true),
             ("AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/01/x.json.gz", false),
-            ("AWSLogs/111122223333/CloudTrail-Insight/us-east-2/2015/08/01/x.json.gz", false),
+            ("AWSLogs/111122223333/CloudTrail-Insight/us-east-2/2015/08/01/111122223333_CloudTrail-Insight_us-east-2_20150801T0210Z_Mu0KsOhtH1ar15ZZ.json.gz", true),
             ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/notes.txt", false),
+            ("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/.x.json", false),
+            // Other services' logs in the same bucket are not CloudTrail.
+            ("AWSLogs/111122223333/vpcflowlogs/us-east-2/2015/08/01/x.json.gz", false),
+            ("AWSLogs/111122223333/Config/us-east-2/2015/08/01/ConfigSnapshot/x.json.gz", false),
+            // Outside an AWSLogs tree: any JSON or JSON-lines file, but no digest.
+            ("exports/events.json", true),
+            ("exports/events.json.gz", true),
+            ("exports/events.ndjson", true),
+            ("exports/events.ndjson.gz", true),
+            ("exports/events.jsonl", true),
+            ("exports/events.jsonl.gz", true),
+            ("exports/events.csv", false),
+            ("exports/111122223333_CloudTrail-Digest_us-east-2_trail_us-east-2_20150801T0210Z.json.gz", false),
         ];
         for (p, want) in cases {
             assert_eq!(is_log_file(Path::new(p)), want, "{p}");
@@ -181,5 +210,9 @@ mod tests {
             (Some("111122223333".into()), Some("eu-west-1".into()))
         );
         assert_eq!(account_region("random/file.json"), (None, None));
+        assert_eq!(
+            account_region("AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/10/08/f.json.gz"),
+            (Some("111122223333".into()), Some("us-east-1".into()))
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! Source `cloudtrail_s3`: a CloudTrail trail bucket, read for a range of days.
 //!
-//! Keys look like `[prefix/]AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`.
-//! Accounts (including those under an organization trail's `o-…/` folder) and regions are
-//! discovered by listing with a delimiter unless the config names them; then one listing per
-//! account, region and day. Digest and Insights files are skipped. Objects are fetched with
+//! Keys look like `[prefix/]AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>`,
+//! and for a trail with CloudTrail Insights, `…/<account>/CloudTrail-Insight/<region>/…`
+//! (read unless `insights = false`). Accounts (including those under an organization trail's
+//! `o-…/` folder) and regions are discovered by listing with a delimiter unless the config
+//! names them; then one listing per account, service folder, region and day. Digest files
+//! are skipped. Objects are fetched with
 //! bounded concurrency and go through the same reader as local files; each object is
 //! checkpointed once its records are durable, so an interrupted backfill resumes where it was.
 
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConnectorDefaults, 
     Checkpoint, DayRange, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
-    cloudtrail_files::{account_region, is_log_file},
+    cloudtrail_files::{SERVICE_DIRS, account_region, is_log_file},
     common::{
         ingest,
         s3::{AwsLogsLayout, S3Fetcher},
@@ -49,6 +51,10 @@ pub struct CloudTrailS3Config {
     /// Objects downloaded at once. Default 8.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Also read the trail's Insights files (`…/<account>/CloudTrail-Insight/<region>/…`:
+    /// unusual API call or error rates, events of their own). Default true.
+    #[serde(default = "default_insights")]
+    pub insights: bool,
     /// Mapper: `builtin:cloudtrail` (default), `builtin:passthrough` or a `.wasm` path.
     #[serde(default = "super::default_cloudtrail_mapper")]
     pub mapper: String,
@@ -61,6 +67,10 @@ fn default_concurrency() -> usize {
     8
 }
 
+fn default_insights() -> bool {
+    true
+}
+
 impl CloudTrailS3Config {
     /// The days to read, with `--since`/`--until` taking precedence.
     pub fn days(&self, since: Option<NaiveDate>, until: Option<NaiveDate>, today: NaiveDate) -> Result<DayRange, String> {
@@ -68,7 +78,8 @@ impl CloudTrailS3Config {
     }
 
     fn layout(&self) -> AwsLogsLayout<'_> {
-        AwsLogsLayout { bucket: &self.bucket, prefix: &self.prefix, service: "CloudTrail", accounts: &self.accounts, regions: &self.regions }
+        let services: &[&str] = if self.insights { SERVICE_DIRS } else { &SERVICE_DIRS[..1] };
+        AwsLogsLayout { bucket: &self.bucket, prefix: &self.prefix, services, accounts: &self.accounts, regions: &self.regions }
     }
 }
 
@@ -189,5 +200,12 @@ mod tests {
         assert_eq!(r.first, flag);
         assert!(cfg(Some("2024-03-05"), Some("2024-03-01")).days(None, None, today).unwrap_err().contains("after"));
         assert!(cfg(Some("yesterday"), None).days(None, None, today).unwrap_err().contains("since"));
+    }
+
+    #[test]
+    fn insights_files_are_read_unless_switched_off() {
+        assert_eq!(cfg(None, None).layout().services, ["CloudTrail", "CloudTrail-Insight"]);
+        let off: CloudTrailS3Config = toml::from_str("bucket = \"b\"\ninsights = false").unwrap();
+        assert_eq!(off.layout().services, ["CloudTrail"]);
     }
 }

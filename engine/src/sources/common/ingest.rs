@@ -5,7 +5,7 @@ use std::io::{BufRead, Read};
 
 use crate::{
     batch::ObjectInfo,
-    formats::{FormatError, RecordReader, compression::decompressed, json_records::JsonRecordsReader},
+    formats::{FormatError, RecordReader, cloudtrail::CloudTrailReader, compression::decompressed},
     pipeline::{Checkpoint, SourceContext},
 };
 
@@ -30,6 +30,11 @@ where
         match reader.next_record() {
             Ok(Some(rec)) => ctx.push_with_context(&mut unit, &rec.bytes, rec.index, rec.offset, reader.context()),
             Ok(None) => break,
+            // One bad record (an NDJSON line that is not JSON): dead-lettered, the unit goes on.
+            Err(FormatError::BadRecord { what, offset, detail, record: Some(rec) }) => {
+                let reason = FormatError::BadRecord { what, offset, detail, record: None }.to_string();
+                ctx.reject_record(&mut unit, rec.index, rec.offset, reason, &rec.bytes);
+            }
             Err(mut e) => {
                 let partial = e.take_partial();
                 let reason = match &e {
@@ -44,8 +49,9 @@ where
     ctx.end_unit(unit);
 }
 
-/// Reads one CloudTrail log object as one unit, done once durable. Shared by every source
-/// that delivers CloudTrail log files.
+/// Reads one CloudTrail object as one unit, done once durable: a log file, or any other
+/// container of CloudTrail events ([`CloudTrailReader`]: one event, NDJSON, a bare array, a
+/// CloudWatch Logs message). Shared by every source that delivers CloudTrail objects.
 pub fn cloudtrail_log(ctx: &mut SourceContext<'_>, info: ObjectInfo, input: impl Read + Send + 'static) {
-    records(ctx, info, Checkpoint::Done, input, JsonRecordsReader::cloudtrail);
+    records(ctx, info, Checkpoint::Done, input, CloudTrailReader::new);
 }

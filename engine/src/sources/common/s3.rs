@@ -127,14 +127,15 @@ pub fn is_account(s: &str) -> bool {
 }
 
 /// A bucket an AWS service delivers logs to, in its layout:
-/// `[prefix/]AWSLogs/[o-org/]<account>/<service>/<region>/YYYY/MM/DD/<file>`.
+/// `[prefix/]AWSLogs/[o-org/]<account>/<service>/<region>/YYYY/MM/DD/<file>`, for one or
+/// more service folders (CloudTrail's log files and its Insights files).
 pub struct AwsLogsLayout<'a> {
     /// The bucket.
     pub bucket: &'a str,
     /// The key prefix before `AWSLogs/` (may be empty).
     pub prefix: &'a str,
-    /// The service folder (`CloudTrail`, `vpcflowlogs`, `redshift`).
-    pub service: &'a str,
+    /// The service folders (`CloudTrail` and `CloudTrail-Insight`, `vpcflowlogs`, `redshift`).
+    pub services: &'a [&'a str],
     /// Accounts to read; empty: every account found (also under an organization's `o-…/`).
     pub accounts: &'a [String],
     /// Regions to read; empty: every region found per account.
@@ -174,16 +175,18 @@ impl AwsLogsLayout<'_> {
     pub async fn keys(&self, s3: &aws_sdk_s3::Client, days: &DayRange, keep: impl Fn(&str) -> bool) -> Result<Vec<String>, AwsError> {
         let mut keys = Vec::new();
         for account in self.account_prefixes(s3).await? {
-            let service = format!("{account}{}/", self.service);
-            let regions = if self.regions.is_empty() {
-                list_dirs(s3, self.bucket, &service).await?
-            } else {
-                self.regions.iter().map(|r| format!("{service}{r}/")).collect()
-            };
-            for region in regions {
-                for day in days.iter() {
-                    let prefix = format!("{region}{}/", day.format("%Y/%m/%d"));
-                    keys.extend(list_keys(s3, self.bucket, &prefix).await?.into_iter().filter(|k| keep(k)));
+            for service in self.services {
+                let service = format!("{account}{service}/");
+                let regions = if self.regions.is_empty() {
+                    list_dirs(s3, self.bucket, &service).await?
+                } else {
+                    self.regions.iter().map(|r| format!("{service}{r}/")).collect()
+                };
+                for region in regions {
+                    for day in days.iter() {
+                        let prefix = format!("{region}{}/", day.format("%Y/%m/%d"));
+                        keys.extend(list_keys(s3, self.bucket, &prefix).await?.into_iter().filter(|k| keep(k)));
+                    }
                 }
             }
         }
