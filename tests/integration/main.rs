@@ -9,7 +9,8 @@
 //! - AWS sources, the S3 output, auth modes and `trawl check`, against moto → `aws.rs`;
 //! - a source that needs a wire fake (`common/fakes.rs`) → a file named after it
 //!   (`cloudtrail_lookup.rs`);
-//! - the authoring loop and `examples/custom-mapper` → `custom_mapper.rs`.
+//! - the authoring loop and `examples/custom-mapper` → `custom_mapper.rs`;
+//! - the Security Lake custom-source layout (`layout = "security_lake"`) → `security_lake.rs`.
 
 mod common;
 
@@ -23,4 +24,6 @@ mod golden;
 mod mapper_host;
 mod ocsf;
 mod ocsf_schema;
+mod security_lake;
 mod stale;
+mod variations;

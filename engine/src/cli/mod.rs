@@ -38,7 +38,7 @@ enum Command {
     /// were. Records that cannot be written go to the dead-letter output with their reason and
     /// provenance. Exit code 0 when everything was written, 1 when something was
     /// dead-lettered, failed or is left for the next run, 2 on a fatal error.
-    #[command(after_long_help = crate::sources::help())]
+    #[command(after_long_help = format!("{}\n{}", crate::sources::help(), crate::sinks::help()))]
     Run {
         /// The TOML config (see examples/quickstart.toml).
         #[arg(short, long, value_name = "FILE")]

@@ -514,6 +514,27 @@ path = "out"
     }
 
     #[test]
+    fn security_lake_layout_is_parquet_only_and_its_source_names_are_checked_at_load() {
+        let with = |output: &str| MINIMAL.replace("[[outputs]]\ntype = \"parquet\"\npath = \"out\"\n", output);
+        let ok = with("[[outputs]]\ntype = \"parquet\"\npath = \"out\"\nlayout = \"security_lake\"\n[outputs.source_names]\ncloudtrail_api_activity = \"trawl-ct-api\"\n");
+        let c = Config::parse(&ok, Path::new("t.toml")).unwrap();
+        let (layout, names) = c.outputs[0].layout();
+        assert_eq!((layout, names.get("cloudtrail_api_activity").map(String::as_str)), (crate::sinks::Layout::SecurityLake, Some("trawl-ct-api")));
+        assert_eq!(Config::parse(MINIMAL, Path::new("t.toml")).unwrap().outputs[0].layout().0, crate::sinks::Layout::Trawl);
+        let bad = |output: &str, want: &[&str]| {
+            let err = Config::parse(&with(output), Path::new("t.toml")).unwrap_err().to_string();
+            assert!(want.iter().all(|w| err.contains(w)), "{err} should say {want:?}");
+        };
+        bad(
+            "[[outputs]]\ntype = \"parquet\"\npath = \"out\"\nlayout = \"security_lake\"\nsource_names = { cloudtrail_api_activity = \"trawl-cloudtrail-api-activity\" }\n",
+            &["output out:", "source_names.cloudtrail_api_activity", "\"trawl-cloudtrail-api-activity\" has 29 characters", "at most 20"],
+        );
+        bad("[[outputs]]\ntype = \"ndjson\"\npath = \"out\"\nlayout = \"security_lake\"\n", &["output out:", "needs type = \"parquet\""]);
+        bad("[[outputs]]\ntype = \"parquet\"\npath = \"out\"\nsource_names = { cloudtrail_api_activity = \"ct\" }\n", &["output out:", "only applies to layout = \"security_lake\""]);
+        bad("[[outputs]]\ntype = \"parquet\"\npath = \"out\"\nlayout = \"lake\"\n", &["unknown variant `lake`", "security_lake"]);
+    }
+
+    #[test]
     fn literal_secrets_are_found_by_where_they_are_and_references_are_not() {
         let v: toml::Value = toml::from_str(
             r#"

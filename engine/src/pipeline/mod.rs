@@ -38,7 +38,7 @@ use crate::{
     batch::{RawBatch, RawBatchBuilder},
     config::Config,
     mapper::{BatchMapper, DeadlineBudget, MapperLimits, MapperRef, WasmMapper, map_isolating},
-    sinks::DeadLetter,
+    sinks::{DeadLetter, EventClass},
     sources::{Source, SourceEnv},
     state::{StateStore, lock::DirLock},
 };
@@ -169,6 +169,20 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
                 }
             }
             summaries.push(summary);
+        }
+    }
+    // Every class the mappers declare gets its output directory now: a Security Lake source
+    // name that is invalid or given to two classes stops the run before anything is read.
+    {
+        let classes: Vec<EventClass<'_>> = slots
+            .iter()
+            .flat_map(|s| {
+                let m = s.mapper.manifest();
+                m.classes.iter().map(move |c| EventClass { mapper: &m.name, uid: c.uid, name: &c.name })
+            })
+            .collect();
+        for sink in writer.sinks.iter_mut() {
+            sink.register(&classes)?;
         }
     }
     let errors = run_sources(cfg, opts, workers, &mut writer, &mut slots, jobs)?;

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     batch::RawBatch,
     mapper::{BatchMapper, IsolatedOutput, RowStatus},
-    sinks::{DeadLetter, DeadLetterEntry, LakeSink, PartitionRow, SinkError, publish_dead_letters},
+    sinks::{DeadLetter, DeadLetterEntry, EventClass, LakeSink, PartitionRow, SinkError, publish_dead_letters},
     state::{CheckpointStore, Commit, unit_key},
 };
 
@@ -156,9 +156,9 @@ impl Writer<'_> {
                 let manifest = slot.mapper.manifest();
                 for (_, piece) in &out.pieces {
                     for class in &piece.classes {
-                        let source_name = format!("{}_{}", manifest.name, class.class_name);
+                        let class_of = EventClass { mapper: &manifest.name, uid: class.class_uid, name: &class.class_name };
                         for sink in self.sinks.iter_mut() {
-                            sink.write(&source_name, &class.events, &class.rows, |r| {
+                            sink.write(class_of, &class.events, &class.rows, |r| {
                                 let (account, region) = batch.account_region(r);
                                 let (object, record_index, _) = batch.provenance(r);
                                 PartitionRow { region, account, fallback_time_ms: batch.ingest_ms(r), object, record_index }

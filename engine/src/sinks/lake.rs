@@ -11,7 +11,11 @@ use arrow_array::{Array, RecordBatch, UInt32Array, cast::AsArray, types::Timesta
 use sha2::{Digest, Sha256};
 use trawl_guest_sdk::time::civil_from_days;
 
-use super::{FileFormat, FileWriter, SinkError, s3_upload::S3Destination};
+use super::{
+    FileFormat, FileWriter, SinkError,
+    layout::{EventClass, Layout, SourceDirs},
+    s3_upload::S3Destination,
+};
 use crate::state::StagedFile;
 
 /// Where finished files are published.
@@ -28,7 +32,8 @@ pub enum Destination {
 pub struct PartitionRow<'a> {
     /// AWS region, `unknown` when the source does not know.
     pub region: Option<&'a str>,
-    /// AWS account id.
+    /// AWS account id; when the source does not know, `unknown` (`external` in the
+    /// `security_lake` layout).
     pub account: Option<&'a str>,
     /// Fallback time for events without a `time` (ms).
     pub fallback_time_ms: i64,
@@ -40,6 +45,7 @@ pub struct PartitionRow<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PartitionKey {
+    /// The class's directory: `<mapper>_<class>`, or `ext/<custom source name>`.
     source: String,
     region: String,
     account: String,
@@ -62,7 +68,9 @@ pub struct WrittenFile {
     pub rows: u64,
 }
 
-/// Writes events into `<root>/<source>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/`.
+/// Writes events into `<root>/<source>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/`, where
+/// `<source>` is `<mapper>_<class name>` or, in the [`Layout::SecurityLake`] layout,
+/// `ext/<custom source name>`.
 ///
 /// Contract: [`write`](Self::write) buffers events into temporary files (under
 /// `<root>/.tmp/` for a local root, a local staging directory for S3), invisible to readers of
@@ -75,6 +83,7 @@ pub struct LakeSink {
     dest: Destination,
     tmp_dir: PathBuf,
     format: Arc<dyn FileFormat>,
+    dirs: SourceDirs,
     open: HashMap<PartitionKey, OpenFile>,
     max_rows_per_file: u64,
     /// (temporary file, path relative to the root, rows)
@@ -92,7 +101,37 @@ impl LakeSink {
     /// removed by [`clean_staging`](Self::clean_staging), once a prepared commit that may
     /// name them has been rolled forward.
     pub fn with_destination(dest: Destination, tmp_dir: &Path, format: Arc<dyn FileFormat>) -> Result<Self, SinkError> {
-        Ok(Self { dest, tmp_dir: tmp_dir.to_path_buf(), format, open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+        Ok(Self { dest, tmp_dir: tmp_dir.to_path_buf(), format, dirs: SourceDirs::default(), open: HashMap::new(), max_rows_per_file: 5_000_000, finished: Vec::new(), seq: 0 })
+    }
+
+    /// Lays files out in `layout`, with `[outputs.source_names]` (checked by the config).
+    pub fn with_layout(mut self, layout: Layout, source_names: std::collections::BTreeMap<String, String>) -> Self {
+        self.dirs = SourceDirs::new(layout, source_names);
+        self
+    }
+
+    /// The layout files are written in.
+    pub fn layout(&self) -> Layout {
+        self.dirs.layout()
+    }
+
+    /// Gives every class the mappers declare its directory before anything is written, so a
+    /// Security Lake name that is invalid or held by two classes stops the run before it reads
+    /// (a class seen first in [`write`](Self::write) is checked there the same way). Warns of
+    /// `source_names` that name no class.
+    pub fn register(&mut self, classes: &[EventClass<'_>]) -> Result<(), SinkError> {
+        let mut shown = std::collections::BTreeSet::new();
+        let security_lake = self.dirs.layout() == Layout::SecurityLake;
+        for c in classes {
+            let dir = self.dirs.dir(*c).map_err(|e| SinkError::new(self.dest.location(), e))?;
+            if security_lake && shown.insert(dir.to_string()) {
+                tracing::info!(output = %self.dest.location(), "class {} ({}) goes to the Security Lake custom source {}", c.trawl_source(), c.uid, dir.trim_start_matches("ext/"));
+            }
+        }
+        for k in self.dirs.unused_names(classes) {
+            tracing::warn!(output = %self.dest.location(), "source_names.{k} names no class of the mappers in this config (they are: {}); it is not used", classes.iter().map(EventClass::trawl_source).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", "));
+        }
+        Ok(())
     }
 
     /// Empties the staging directory (files of a crashed run that no commit names).
@@ -119,11 +158,16 @@ impl LakeSink {
     /// where that row belongs.
     pub fn write<'a>(
         &mut self,
-        source: &str,
+        class: EventClass<'_>,
         events: &RecordBatch,
         rows: &UInt32Array,
         part: impl Fn(usize) -> PartitionRow<'a>,
     ) -> Result<(), SinkError> {
+        let source = match self.dirs.dir(class) {
+            Ok(d) => d.to_string(),
+            Err(e) => return Err(SinkError::new(self.location(), e)),
+        };
+        let unknown_account = self.dirs.unknown_account();
         // `time` is Int64 milliseconds (OCSF timestamp_t); modules built before ABI 1.2 sent a
         // Timestamp(ms) column, the same values.
         let times: Option<arrow_array::Int64Array> = events.column_by_name("time").and_then(|c| {
@@ -138,7 +182,7 @@ impl LakeSink {
         for i in 0..events.num_rows() {
             let p = part(rows.value(i) as usize);
             let t = times.as_ref().filter(|t| !t.is_null(i)).map(|t| t.value(i)).unwrap_or(p.fallback_time_ms);
-            let k = (p.region.unwrap_or("unknown"), p.account.unwrap_or("unknown"), t.div_euclid(86_400_000));
+            let k = (p.region.unwrap_or("unknown"), p.account.unwrap_or(unknown_account), t.div_euclid(86_400_000));
             if groups.get(last).is_none_or(|g| g.0 != k) {
                 last = match groups.iter().position(|g| g.0 == k) {
                     Some(j) => j,
@@ -155,7 +199,7 @@ impl LakeSink {
         }
         for ((region, account, days), idx, ident) in groups {
             let (y, m, d) = civil_from_days(days);
-            let key = PartitionKey { source: source.to_string(), region: region.to_string(), account: account.to_string(), day: format!("{y:04}{m:02}{d:02}") };
+            let key = PartitionKey { source: source.clone(), region: region.to_string(), account: account.to_string(), day: format!("{y:04}{m:02}{d:02}") };
             let part = if idx.len() == events.num_rows() {
                 events.clone() // every row, in order
             } else {

@@ -2,11 +2,13 @@
 //!
 //! [`LakeSink`] lays files out like Amazon Security Lake —
 //! `<root>/<source>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/<name>` with one OCSF class per
-//! file — in a [`FileFormat`] ([`parquet`] or [`ndjson`]). [`DeadLetter`] takes every record
+//! file — in a [`FileFormat`] ([`parquet`] or [`ndjson`]); `<source>` is `<mapper>_<class>`,
+//! or `ext/<custom source name>` in the [`Layout::SecurityLake`] layout ([`layout`]). [`DeadLetter`] takes every record
 //! that is not written, with its reason and provenance.
 
 mod dead_letter;
 mod lake;
+pub mod layout;
 pub mod ndjson;
 pub mod parquet;
 pub mod s3_upload;
@@ -25,8 +27,26 @@ use serde::{Deserialize, Serialize};
 
 pub use dead_letter::{DeadLetter, DeadLetterEntry, publish as publish_dead_letters};
 pub use lake::{Destination, LakeSink, PartitionRow, WrittenFile};
+pub use layout::{EventClass, Layout};
 
 use crate::aws::{AuthConfig, AwsSession, AwsTarget, parse_s3_url};
+
+/// `trawl run --help`: the output types and layouts.
+pub fn help() -> String {
+    [
+        "Output types (`type = ...` in [[outputs]]; `path` is a directory or s3://bucket/prefix):",
+        "  parquet  zstd Parquet, one OCSF class per file",
+        "  ndjson   newline-delimited JSON (gzip = true for .json.gz)",
+        "Layouts (`layout = ...`):",
+        "  trawl          <path>/<mapper>_<class>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/ (default)",
+        "  security_lake  <path>/ext/<custom source name>/region=<r>/accountId=<a>/eventDay=YYYYMMDD/:",
+        "                 an Amazon Security Lake custom source per class (parquet only); names",
+        "                 default to <mapper>_<class_uid> (cloudtrail_6003), or set them, at most",
+        "                 20 characters, in [outputs.source_names] (cloudtrail_api_activity = \"…\")",
+    ]
+    .map(|l| format!("{l}\n"))
+    .concat()
+}
 
 /// What outputs need of the rest of the config: where staging files go, and the connectors an
 /// S3 output may borrow credentials from (`s3 = { connector = "…" }`).
@@ -68,9 +88,25 @@ impl OutputConfig {
         }
     }
 
+    /// The directory layout, and `[outputs.source_names]`.
+    pub fn layout(&self) -> (Layout, &std::collections::BTreeMap<String, String>) {
+        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        match self {
+            OutputConfig::Parquet(c) => (c.layout, &c.source_names),
+            OutputConfig::Ndjson(c) => (c.layout, &NONE),
+        }
+    }
+
     /// Config checks that need no network.
     pub fn check(&self, env: &OutputEnv<'_>) -> Result<(), String> {
         let path = self.path().display().to_string();
+        if let OutputConfig::Ndjson(c) = self
+            && c.layout == Layout::SecurityLake
+        {
+            return Err(format!("output {path}: layout = \"security_lake\" needs type = \"parquet\": Security Lake custom sources take Parquet files only"));
+        }
+        let (layout, names) = self.layout();
+        layout::check_source_names(layout, names).map_err(|e| format!("output {path}: {e}"))?;
         let is_s3 = path.starts_with("s3://");
         if is_s3 && self.s3_location().is_none() {
             return Err(format!("output path {path:?}: expected s3://bucket[/prefix]"));
@@ -93,8 +129,9 @@ impl OutputConfig {
     /// Opens the sink: local, or S3 with its own credentials (checked now, not at the first
     /// commit).
     pub fn open(&self, env: &OutputEnv<'_>) -> Result<LakeSink, SinkError> {
+        let (layout, names) = self.layout();
         let Some((bucket, prefix)) = self.s3_location() else {
-            return LakeSink::new(self.path(), self.format());
+            return Ok(LakeSink::new(self.path(), self.format())?.with_layout(layout, names.clone()));
         };
         let url = self.path().display().to_string();
         let target = self.aws_target(env).map_err(|e| SinkError::new(&url, e))?;
@@ -110,7 +147,7 @@ impl OutputConfig {
         // Staging files live under the state directory, one folder per output.
         let digest = hex::encode(&sha2::Sha256::digest(url.as_bytes())[..6]);
         let tmp = env.state_dir.join("staging").join(digest);
-        LakeSink::with_destination(Destination::S3(dest), &tmp, self.format())
+        Ok(LakeSink::with_destination(Destination::S3(dest), &tmp, self.format())?.with_layout(layout, names.clone()))
     }
 
     /// The file format it writes.

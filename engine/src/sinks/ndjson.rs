@@ -26,6 +26,10 @@ pub struct NdjsonConfig {
     /// How an `s3://` path reaches AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<super::S3OutputOptions>,
+    /// Directory layout: only `trawl` (the default); Security Lake's custom-source layout
+    /// (`security_lake`) takes Parquet files only.
+    #[serde(default)]
+    pub layout: super::Layout,
     /// Gzip the files (`.json.gz`). Default false.
     #[serde(default)]
     pub gzip: bool,
