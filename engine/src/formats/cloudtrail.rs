@@ -605,6 +605,13 @@ mod tests {
         let (container, recs, err) = read_all(decompressed(io::Cursor::new(gz(sorted.as_bytes()))).unwrap());
         assert!(err.is_none(), "{err:?}");
         assert_eq!((container, recs.len()), (Some(Container::CloudWatchLogs), 2));
+        // The CloudWatch Logs guide's CloudTrail example: owner, logGroup, logStream and
+        // subscriptionFilters come before messageType.
+        let documented = input.replacen(r#"{"messageType":"DATA_MESSAGE","#, "{", 1).replacen(r#","logEvents":"#, r#","messageType":"DATA_MESSAGE","logEvents":"#, 1);
+        assert!(documented.starts_with(r#"{"owner""#), "{documented}");
+        let (container, recs, err) = read(documented.as_bytes());
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!((container, rows(&recs)[1].2.clone()), (Some(Container::CloudWatchLogs), event("2")));
     }
 
     #[test]
