@@ -660,13 +660,14 @@ mod tests {
         let api: Vec<ApiActivity> = (0..7)
             .map(|n| ApiActivity {
                 time: 1_700_000_000_000 + n as i64,
+                time_dt: (n % 2 == 0).then_some(1_700_000_000_000 + n as i64),
                 class_uid: 6003,
                 class_name: "API Activity".into(),
                 activity_id: n,
                 status: (n % 2 == 1).then(|| "Failure".into()),
                 actor: Actor {
                     user: (n != 3).then(|| user(n)),
-                    session: (n % 2 == 0).then(|| Session { is_mfa: Some(n == 0), created_time: Some(n as i64), ..Default::default() }),
+                    session: (n % 2 == 0).then(|| Session { is_mfa: Some(n == 0), created_time: Some(n as i64), created_time_dt: (n == 2).then_some(n as i64), ..Default::default() }),
                     ..Default::default()
                 },
                 resources: match n {

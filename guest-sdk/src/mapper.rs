@@ -3,7 +3,7 @@
 use std::{any::Any, collections::HashMap, sync::Arc};
 
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow_schema::{DataType, Field, FieldRef, Schema};
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 use crate::{RawRecord, abi};
@@ -33,7 +33,8 @@ impl std::error::Error for MapError {}
 /// schema and the two cannot drift. `Option` fields become nullable columns, nested structs
 /// become Struct columns, and `i64` fields stay `Int64`: OCSF's `timestamp_t` (`time`,
 /// `*_time`) is integer milliseconds since the epoch, which is also how Amazon Security Lake
-/// stores it in Parquet (only `*_dt` attributes are TIMESTAMP there).
+/// stores it in Parquet. Only `i64` fields named `*_dt` become TIMESTAMP(ms, UTC) columns, as
+/// Security Lake stores the `datetime` profile's attributes.
 pub trait OcsfEvent: Serialize + for<'de> Deserialize<'de> + 'static {
     /// OCSF `class_uid` (e.g. 6003). 0 for non-OCSF output such as passthrough.
     const CLASS_UID: i32;
@@ -56,7 +57,22 @@ pub fn trace_fields<T: for<'de> Deserialize<'de>>() -> Result<Vec<FieldRef>, Str
         .bytes_as_large_binary(false)
         // Maps are Arrow maps (Parquet MAP), not structs with a field per key.
         .map_as_struct(false);
-    Vec::<FieldRef>::from_type::<T>(opts).map_err(|e| e.to_string())
+    let fields = Vec::<FieldRef>::from_type::<T>(opts).map_err(|e| e.to_string())?;
+    Ok(fields.into_iter().map(datetimes).collect())
+}
+
+/// `*_dt` attributes (OCSF's `datetime` profile) are TIMESTAMP(ms, UTC) columns, as Security
+/// Lake stores them; the Rust field holds the milliseconds. UTC is spelled `+00:00`, an offset
+/// every Arrow reader and writer understands without a time-zone database (Parquet marks the
+/// column adjusted to UTC either way).
+fn datetimes(f: FieldRef) -> FieldRef {
+    let dt = match f.data_type() {
+        DataType::Int64 if f.name().ends_with("_dt") => DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into())),
+        DataType::Struct(children) => DataType::Struct(children.iter().cloned().map(datetimes).collect::<Fields>()),
+        DataType::List(item) => DataType::List(datetimes(item.clone())),
+        _ => return f,
+    };
+    Arc::new(f.as_ref().clone().with_data_type(dt))
 }
 
 /// One output class a mapper declares in its manifest.

@@ -57,6 +57,42 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + ms)
 }
 
+/// Parses the text dates AWS writes inside some responses (STS credentials' `expiration`,
+/// IAM's `createDate`, console-style exports), always UTC: `Jan 15, 2024, 11:01:02 AM`, the
+/// older `Jan 15, 2024 11:01:02 AM`, either with the narrow no-break space newer Java
+/// runtimes put before `AM`/`PM`, and the compact ISO 8601 form `20131102T010628Z`. Returns
+/// `None` for anything else.
+pub fn parse_aws_text_date_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    // 20131102T010628Z
+    let b = s.as_bytes();
+    if b.len() == 16 && b[8] == b'T' && b[15] == b'Z' && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit) {
+        return parse_rfc3339_ms(&format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15]));
+    }
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (month, rest) = s.split_once(' ')?;
+    let m = MONTHS.iter().position(|x| *x == month)? as i64 + 1;
+    let (day, rest) = rest.split_once(", ")?;
+    let (year, rest) = rest.split_once(' ')?;
+    let year = year.strip_suffix(',').unwrap_or(year);
+    let (clock, half) = rest.split_once([' ', '\u{202f}'])?;
+    let mut parts = clock.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, sec) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() || !(1..=12).contains(&h) || mi > 59 || sec > 60 {
+        return None;
+    }
+    let h = match half {
+        "AM" => h % 12,
+        "PM" => h % 12 + 12,
+        _ => return None,
+    };
+    let (d, y) = (day.parse::<i64>().ok()?, year.parse::<i64>().ok()?);
+    if !(1..=31).contains(&d) || year.len() != 4 {
+        return None;
+    }
+    Some((days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -102,6 +138,26 @@ mod tests {
         ];
         for (s, want) in cases {
             assert_eq!(parse_rfc3339_ms(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn parses_aws_text_dates() {
+        let cases = [
+            ("Jan 15, 2024, 11:01:02 AM", Some(1_705_316_462_000)),
+            ("Jan 15, 2024, 12:01:02 AM", Some(1_705_276_862_000)),
+            ("Jan 15, 2024, 12:01:02 PM", Some(1_705_320_062_000)),
+            ("Oct 8, 2024, 4:15:32 PM", Some(1_728_404_132_000)),
+            ("Oct 8, 2024 4:15:32 PM", Some(1_728_404_132_000)),
+            ("Oct 8, 2024, 4:15:32\u{202f}PM", Some(1_728_404_132_000)),
+            ("20131102T010628Z", Some(1_383_354_388_000)),
+            ("Jan 15 2024 11:01:02 AM", None),
+            ("Foo 15, 2024, 11:01:02 AM", None),
+            ("Jan 15, 2024, 13:01:02 PM", None),
+            ("2024-01-15T10:20:30Z", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_aws_text_date_ms(s), want, "{s}");
         }
     }
 

@@ -45,14 +45,20 @@ fn parquet_output_holds_every_input_record_once() {
             let class = arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int32Type>(&class).value(0);
             *classes.entry(class).or_insert(0) += b.num_rows();
             // One class per file, in its own source directory.
-            let dir = if class == 3002 { "cloudtrail_authentication/" } else { "cloudtrail_api_activity/" };
+            let dir = match class {
+                3001 => "cloudtrail_account_change/",
+                3002 => "cloudtrail_authentication/",
+                _ => "cloudtrail_api_activity/",
+            };
             assert!(rel.starts_with(dir), "{rel}");
             assert!(rel.contains("/region=us-east-1/accountId=111122223333/eventDay=2024011"), "{rel}");
         }
     }
     got.sort();
     assert_eq!(got, want, "event ids in the lake vs the input");
-    assert_eq!(classes, BTreeMap::from([(3002, 3), (6003, 8)]));
+    // CreateUser and AttachRolePolicy are IAM changes; AssumeRole and three console sign-ins
+    // authenticate.
+    assert_eq!(classes, BTreeMap::from([(3001, 2), (3002, 4), (6003, 5)]));
 
     let c = &summary.counts;
     assert_eq!(c.records_read, input.len() as u64);
@@ -128,7 +134,7 @@ fn inspect_prints_rows_and_lists_directories() {
     s.run();
     let listing = s.trawl(&["inspect", "lake"]);
     let text = String::from_utf8_lossy(&listing.stdout);
-    assert!(text.contains("11  rows in 3 files"), "{text}");
+    assert!(text.contains("11  rows in 4 files"), "{text}");
     let f = parquet_files(&s.path("lake"))[0].clone();
     let rows = s.trawl(&["inspect", f.to_str().unwrap(), "-n", "2"]);
     let text = String::from_utf8_lossy(&rows.stdout);

@@ -17,13 +17,24 @@ pub fn load_builtin(name: &str) -> WasmMapper {
     WasmMapper::load(&bytes, &display, Some(&crate::common::module_cache()), &serde_json::Value::Null, MapperLimits::default()).unwrap()
 }
 
+/// The CloudTrail variations sample (`examples/data/cloudtrail-variations`): every container
+/// and the real-world variations of the reference notes' §7.
+pub fn variations() -> std::path::PathBuf {
+    repo().join("examples/data/cloudtrail-variations")
+}
+
 fn check_golden(mapper_name: &str, file: &Path) {
+    check_golden_in(mapper_name, mapper_name, file)
+}
+
+/// Compares the mapper's output on `file` with `tests/golden/<dir>/<file stem>.json`.
+fn check_golden_in(mapper_name: &str, dir: &str, file: &Path) {
     let mapper = load_builtin(mapper_name);
     let batch = raw_batch_of(file, CONNECTOR);
     let mapped = mapper.map(&batch).unwrap();
     let got = serde_json::to_string_pretty(&mapped.to_json(&batch)).unwrap() + "\n";
     let stem = file.file_name().unwrap().to_str().unwrap().trim_end_matches(".gz").trim_end_matches(".json");
-    let golden = repo().join("tests/golden").join(mapper_name).join(format!("{stem}.json"));
+    let golden = repo().join("tests/golden").join(dir).join(format!("{stem}.json"));
     if std::env::var_os("TRAWL_UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
         std::fs::write(&golden, &got).unwrap();
@@ -43,6 +54,26 @@ fn cloudtrail_mapper_matches_goldens() {
     for f in files {
         check_golden("cloudtrail", &f);
     }
+}
+
+/// Every record of every variation maps (none is an error), and the goldens were read against
+/// the samples' README.
+#[test]
+fn cloudtrail_mapper_matches_goldens_on_the_variations() {
+    let files = log_files(&variations());
+    assert_eq!(files.len(), 12, "variations sample changed? {files:?}");
+    let mapper = load_builtin("cloudtrail");
+    let mut classes = std::collections::BTreeSet::new();
+    for f in &files {
+        check_golden_in("cloudtrail", "cloudtrail-variations", f);
+        let batch = raw_batch_of(f, CONNECTOR);
+        let mapped = mapper.map(&batch).unwrap();
+        for (r, st) in mapped.status.iter().enumerate() {
+            assert_eq!(*st, trawl::mapper::RowStatus::Ok, "{} record {r}", f.display());
+        }
+        classes.extend(mapped.classes.iter().map(|c| c.class_uid));
+    }
+    assert_eq!(classes.into_iter().collect::<Vec<_>>(), vec![2004, 3001, 3002, 6003], "every class the mapper emits is exercised");
 }
 
 #[test]

@@ -186,6 +186,104 @@ impl Schema {
         out
     }
 
+    /// The caption of a class (`API Activity`).
+    pub fn class_caption(&self, class_uid: i64) -> Option<&str> {
+        self.classes.get(&class_uid).map(|c| c.caption.as_str())
+    }
+
+    /// The caption of a category (`Application Activity`).
+    pub fn category_caption(&self, category_uid: i64) -> Option<&str> {
+        self.categories.get(&category_uid).map(String::as_str)
+    }
+
+    /// The enum of a class attribute (`activity_id`), ids with captions, the dictionary's
+    /// values (0 Unknown, 99 Other) included.
+    pub fn class_enum(&self, class_uid: i64, attr: &str) -> Option<&BTreeMap<i64, String>> {
+        self.classes.get(&class_uid)?.attrs.get(attr)?.enums.as_ref()
+    }
+
+    /// Everything wrong with the Arrow schema of a class's events, as a mapper declares it:
+    /// each field an attribute of its class or object (any profile's), of the Arrow type
+    /// trawl writes for its OCSF type (`integer_t` Int32, `long_t` and `timestamp_t` Int64,
+    /// strings Utf8, `boolean_t` Boolean, `float_t` Float64, `json_t` Utf8 holding JSON,
+    /// `*_dt` TIMESTAMP(ms, UTC), objects Struct, the generic `object` Map<Utf8, Utf8>, arrays
+    /// List), and every required attribute present and not nullable. Attributes of profiles
+    /// not in `profiles` count as unknown.
+    pub fn check_arrow(&self, class_uid: i64, fields: &arrow_schema::Fields, profiles: &[&str]) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let profiles: Vec<String> = profiles.iter().map(|p| p.to_string()).collect();
+        match self.classes.get(&class_uid) {
+            Some(class) => self.check_arrow_shape(class, fields, "", &profiles, &mut out),
+            None => out.push(Violation { path: "class_uid".into(), message: format!("{class_uid} is no class of OCSF {}", self.version) }),
+        }
+        out
+    }
+
+    fn check_arrow_shape(&self, shape: &Shape, fields: &arrow_schema::Fields, at: &str, profiles: &[String], out: &mut Vec<Violation>) {
+        use arrow_schema::{DataType, TimeUnit};
+        let path = |k: &str| if at.is_empty() { k.to_string() } else { format!("{at}.{k}") };
+        let allowed = |a: &&Attr| a.profile.as_ref().is_none_or(|p| profiles.contains(p));
+        for f in fields {
+            let k = f.name();
+            let attr = match shape.attrs.get(k).filter(allowed) {
+                Some(a) => a,
+                None => {
+                    let is_dt = k.strip_suffix("_dt").and_then(|b| shape.attrs.get(b)).is_some_and(|a| a.ty == "timestamp_t");
+                    if !is_dt {
+                        out.push(Violation { path: path(k), message: format!("is no attribute of {}", shape.name) });
+                    } else if !matches!(f.data_type(), DataType::Timestamp(TimeUnit::Millisecond, Some(tz)) if ["UTC", "+00:00"].contains(&tz.as_ref())) {
+                        out.push(Violation { path: path(k), message: format!("is datetime_t: TIMESTAMP(ms, UTC), not {}", f.data_type()) });
+                    }
+                    continue;
+                }
+            };
+            let mut dt = f.data_type();
+            if attr.is_array {
+                match dt {
+                    DataType::List(item) => dt = item.data_type(),
+                    other => {
+                        out.push(Violation { path: path(k), message: format!("is an array of {}, not {other}", attr.ty) });
+                        continue;
+                    }
+                }
+            }
+            if attr.ty == "object" {
+                let is_text_map = matches!(dt, DataType::Map(e, _) if matches!(e.data_type(), DataType::Struct(kv) if kv.len() == 2 && kv.iter().all(|f| f.data_type() == &DataType::Utf8)));
+                if !is_text_map {
+                    out.push(Violation { path: path(k), message: format!("is the generic object, written as Map<Utf8, Utf8>, not {dt}") });
+                }
+                continue;
+            }
+            if let Some(obj) = self.objects.get(&attr.ty) {
+                match dt {
+                    DataType::Struct(children) => self.check_arrow_shape(obj, children, &path(k), profiles, out),
+                    other => out.push(Violation { path: path(k), message: format!("is a {} object (Struct), not {other}", attr.ty) }),
+                }
+                continue;
+            }
+            let want = match self.base_type(&attr.ty).as_str() {
+                "integer_t" => DataType::Int32,
+                "long_t" => DataType::Int64,
+                "float_t" => DataType::Float64,
+                "boolean_t" => DataType::Boolean,
+                _ => DataType::Utf8,
+            };
+            if dt != &want {
+                out.push(Violation { path: path(k), message: format!("is {} ({want} in trawl's Arrow), not {dt}", attr.ty) });
+            }
+        }
+        for (k, a) in &shape.attrs {
+            if !a.required || !allowed(&a) {
+                continue;
+            }
+            match fields.iter().find(|f| f.name() == k) {
+                None => out.push(Violation { path: path(k), message: format!("is required by {}, and the type has no such field", shape.name) }),
+                Some(f) if f.is_nullable() => out.push(Violation { path: path(k), message: format!("is required by {}, and the type lets it be null", shape.name) }),
+                Some(_) => {}
+            }
+        }
+    }
+
     fn check_object(&self, shape: &Shape, obj: &Map<String, Value>, at: &str, profiles: &[String], out: &mut Vec<Violation>) {
         let path = |k: &str| if at.is_empty() { k.to_string() } else { format!("{at}.{k}") };
         let allowed = |a: &Attr| a.profile.as_ref().is_none_or(|p| profiles.contains(p));

@@ -1,6 +1,7 @@
 //! Newline-delimited JSON output (optionally gzip), the format SIEMs ingest.
 //!
-//! Timestamps are written as OCSF `timestamp_t`: integer milliseconds since the epoch.
+//! Timestamps are written as OCSF `timestamp_t`: integer milliseconds since the epoch; the
+//! `datetime` profile's `*_dt` attributes as RFC 3339 text.
 //! Null attributes are omitted.
 
 use std::{
@@ -84,7 +85,9 @@ impl FileWriter for NdjsonWriter {
 }
 
 /// The batch with every `Timestamp(ms)` column, at any depth, reinterpreted as `Int64`
-/// milliseconds (zero-copy).
+/// milliseconds (zero-copy) — the `timestamp_t` columns of modules built before ABI 1.2 —
+/// except `*_dt` columns (the `datetime` profile's `datetime_t`), which stay timestamps and so
+/// are written as RFC 3339 text.
 pub fn timestamps_as_millis(batch: &RecordBatch) -> RecordBatch {
     let (fields, cols): (Vec<Arc<Field>>, Vec<ArrayRef>) =
         batch.schema().fields().iter().zip(batch.columns()).map(|(f, c)| convert(f, c)).unzip();
@@ -94,7 +97,7 @@ pub fn timestamps_as_millis(batch: &RecordBatch) -> RecordBatch {
 
 fn convert(f: &Arc<Field>, c: &ArrayRef) -> (Arc<Field>, ArrayRef) {
     match f.data_type() {
-        DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, _) => {
+        DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, _) if !f.name().ends_with("_dt") => {
             let data = c.to_data().into_builder().data_type(DataType::Int64).build().expect("same layout");
             (Arc::new(f.as_ref().clone().with_data_type(DataType::Int64)), make_array(data))
         }

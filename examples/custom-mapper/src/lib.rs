@@ -19,7 +19,7 @@
 //! samples/trail.golden.json --config '{"privileged_roles":["RoleToBeAssumed"]}'`.
 
 use serde::Deserialize;
-use trawl_guest_sdk::{ClassDecl, Emitter, Manifest, MapError, Mapper, RawRecord, ocsf::{Actor, ApiActivity, Authentication}};
+use trawl_guest_sdk::{ClassDecl, Emitter, Manifest, MapError, Mapper, RawRecord, ocsf::{AccountChange, Actor, ApiActivity, Authentication, DetectionFinding}};
 use trawl_mapper_cloudtrail::{Event, map_record};
 
 /// The mapper's config table.
@@ -73,7 +73,8 @@ impl Mapper for Policy {
     }
 
     fn manifest() -> Manifest {
-        Manifest::new("policy", env!("CARGO_PKG_VERSION"), vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>()])
+        let classes = vec![ClassDecl::of::<ApiActivity>(), ClassDecl::of::<Authentication>(), ClassDecl::of::<AccountChange>(), ClassDecl::of::<DetectionFinding>()];
+        Manifest::new("policy", env!("CARGO_PKG_VERSION"), classes)
             .describe("CloudTrail → OCSF, labelling privileged roles and dropping unprivileged reads")
             .ocsf(trawl_guest_sdk::ocsf::VERSION)
     }
@@ -91,11 +92,16 @@ impl Mapper for Policy {
                 e.metadata.labels = label.map(|l| vec![l]);
                 out.emit(e);
             }
+            // Sign-ins and IAM changes are always kept.
             Event::Authentication(mut e) => {
-                // Sign-ins are always kept.
-                e.metadata.labels = self.privilege(e.actor.as_ref(), e.user.type_.as_deref()).map(|l| vec![l]);
+                e.metadata.labels = self.privilege(e.actor.as_ref(), e.actor.as_ref().and_then(|a| a.user.as_ref()).and_then(|u| u.type_.as_deref())).map(|l| vec![l]);
                 out.emit(e);
             }
+            Event::AccountChange(mut e) => {
+                e.metadata.labels = self.privilege(e.actor.as_ref(), e.actor.as_ref().and_then(|a| a.user.as_ref()).and_then(|u| u.type_.as_deref())).map(|l| vec![l]);
+                out.emit(e);
+            }
+            Event::DetectionFinding(e) => out.emit(e),
         }
         Ok(())
     }
@@ -122,14 +128,16 @@ mod tests {
     fn labels_privileged_roles_and_root() {
         let e = map_one::<Policy, ApiActivity>(&cfg(), &rec(ADMIN, "ListUsers", true)).unwrap();
         assert_eq!(e[0].metadata.labels, Some(vec!["privileged-role:Admin".to_string()]));
-        let e = map_one::<Policy, ApiActivity>(&cfg(), &rec(ROOT, "DeleteUser", false)).unwrap();
+        let e = map_one::<Policy, ApiActivity>(&cfg(), &rec(ROOT, "DeleteBucket", false)).unwrap();
+        assert_eq!(e[0].metadata.labels, Some(vec!["root".to_string()]));
+        let e = map_one::<Policy, AccountChange>(&cfg(), &rec(ROOT, "DeleteUser", false)).unwrap();
         assert_eq!(e[0].metadata.labels, Some(vec!["root".to_string()]));
     }
 
     #[test]
     fn drops_unprivileged_reads_only() {
         assert!(map_one::<Policy, ApiActivity>(&cfg(), &rec(DEV, "ListUsers", true)).unwrap().is_empty());
-        let e = map_one::<Policy, ApiActivity>(&cfg(), &rec(DEV, "DeleteUser", false)).unwrap();
+        let e = map_one::<Policy, ApiActivity>(&cfg(), &rec(DEV, "DeleteBucket", false)).unwrap();
         assert_eq!((e.len(), e[0].metadata.labels.clone()), (1, None));
         let keep = serde_json::json!({ "drop_read_only": false });
         assert_eq!(map_one::<Policy, ApiActivity>(&keep, &rec(DEV, "ListUsers", true)).unwrap().len(), 1);

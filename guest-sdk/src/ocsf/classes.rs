@@ -3,150 +3,227 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use crate::{MapError, OcsfEvent, RawRecord};
 
-/// API Activity (6003), category Application Activity (6). OCSF 1.1.0.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ApiActivity {
-    /// Event time.
-    pub time: i64,
-    /// 6003.
-    pub class_uid: i32,
-    /// `API Activity`.
-    pub class_name: String,
-    /// 6.
-    pub category_uid: i32,
-    /// `Application Activity`.
-    pub category_name: String,
-    /// 1 Create, 2 Read, 3 Update, 4 Delete, 0 Unknown, 99 Other.
-    pub activity_id: i32,
-    /// Caption of the activity.
-    pub activity_name: String,
-    /// class_uid × 100 + activity_id.
-    pub type_uid: i64,
-    /// `API Activity: <activity>`.
-    pub type_name: String,
-    /// Severity id.
-    pub severity_id: i32,
-    /// Severity caption.
-    pub severity: String,
-    /// Status id.
-    pub status_id: Option<i32>,
-    /// Status caption.
-    pub status: Option<String>,
-    /// Source status code (CloudTrail `errorCode`).
-    pub status_code: Option<String>,
-    /// Source status detail (CloudTrail `errorMessage`).
-    pub status_detail: Option<String>,
-    /// Who did it.
-    pub actor: Actor,
-    /// What was called.
-    pub api: Api,
-    /// Where the call came from.
-    pub src_endpoint: NetworkEndpoint,
-    /// HTTP details.
-    pub http_request: Option<HttpRequest>,
-    /// Resources the call touched.
-    pub resources: Option<Vec<ResourceDetails>>,
-    /// Cloud, region and account.
-    pub cloud: Cloud,
-    /// Event metadata.
-    pub metadata: Metadata,
-    /// Source fields with no OCSF home: each top-level field's value as text (a string as
-    /// itself, anything else as its JSON). An Arrow map, so Parquet holds MAP<string,string>
-    /// and NDJSON an object, as Amazon Security Lake stores `unmapped`.
-    pub unmapped: Option<std::collections::BTreeMap<String, String>>,
-}
-
-impl OcsfEvent for ApiActivity {
-    const CLASS_UID: i32 = 6003;
-    const CLASS_NAME: &'static str = "api_activity";
-}
-
-impl ApiActivity {
-    /// Caption of an API Activity `activity_id`.
-    pub fn activity_name(id: i32) -> &'static str {
-        match id {
-            1 => "Create",
-            2 => "Read",
-            3 => "Update",
-            4 => "Delete",
-            99 => "Other",
-            _ => "Unknown",
+/// Declares an OCSF event class: the base-event attributes every class shares (written once,
+/// here), then the class's own, then `unmapped`. It also generates the class constants, the
+/// caption of each `activity_id`, and [`new`](ApiActivity::new), which fills the
+/// classification attributes (`class_*`, `category_*`, `activity_*`, `type_*`, severity) so a
+/// mapper cannot get their captions or `type_uid` wrong. Adding a class is one invocation;
+/// `tests/integration/ocsf.rs` checks every generated type against the official schema
+/// (attribute names, types, required attributes, enum captions), so none can drift from it.
+macro_rules! ocsf_class {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            uid: $uid:literal, name: $snake:literal, caption: $caption:literal,
+            category: ($cat_uid:literal, $cat_name:literal),
+            activities: { $($act_id:literal => $act_name:literal),* $(,)? },
         }
+        { $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        pub struct $name {
+            /// Event time (`timestamp_t`: ms since the epoch).
+            pub time: i64,
+            /// The same instant as a TIMESTAMP (ms, UTC) column: the `datetime` profile's
+            /// `time_dt`, which Security Lake queries filter on.
+            pub time_dt: Option<i64>,
+            /// The class uid.
+            pub class_uid: i32,
+            /// The class caption.
+            pub class_name: String,
+            /// The category uid.
+            pub category_uid: i32,
+            /// The category caption.
+            pub category_name: String,
+            /// The activity (see `activity_name`).
+            pub activity_id: i32,
+            /// Caption of the activity.
+            pub activity_name: String,
+            /// class_uid × 100 + activity_id.
+            pub type_uid: i64,
+            /// `<class caption>: <activity caption>`.
+            pub type_name: String,
+            /// Severity id ([`severity`]).
+            pub severity_id: i32,
+            /// Severity caption.
+            pub severity: String,
+            /// Status id (the class's enum: [`status`] for most, finding states for findings).
+            pub status_id: Option<i32>,
+            /// Status caption.
+            pub status: Option<String>,
+            /// The source's status or error code.
+            pub status_code: Option<String>,
+            /// The source's status or error text.
+            pub status_detail: Option<String>,
+            /// A short description of the event.
+            pub message: Option<String>,
+            /// Start of the time the event covers.
+            pub start_time: Option<i64>,
+            /// End of the time the event covers.
+            pub end_time: Option<i64>,
+            $( $(#[$fmeta])* pub $field: $ty, )*
+            /// Cloud, region and account (the `cloud` profile; trawl's events all have it).
+            pub cloud: Cloud,
+            /// Event metadata.
+            pub metadata: Metadata,
+            /// Source fields with no OCSF home, each value as text (a string as itself,
+            /// anything else as its JSON). An Arrow map, so Parquet holds MAP<string,string>
+            /// and NDJSON an object, as Amazon Security Lake stores `unmapped`.
+            pub unmapped: Option<std::collections::BTreeMap<String, String>>,
+        }
+
+        impl OcsfEvent for $name {
+            const CLASS_UID: i32 = $uid;
+            const CLASS_NAME: &'static str = $snake;
+        }
+
+        impl $name {
+            /// The class caption.
+            pub const CAPTION: &'static str = $caption;
+            /// The category uid.
+            pub const CATEGORY_UID: i32 = $cat_uid;
+            /// The category caption.
+            pub const CATEGORY_NAME: &'static str = $cat_name;
+            /// The `activity_id` values OCSF defines for the class (besides 0 and 99).
+            pub const ACTIVITIES: &'static [i32] = &[$($act_id),*];
+
+            /// Caption of an `activity_id`.
+            pub fn activity_name(id: i32) -> &'static str {
+                match id {
+                    $($act_id => $act_name,)*
+                    99 => "Other",
+                    _ => "Unknown",
+                }
+            }
+
+            /// An event of the class with its classification filled in and everything else
+            /// empty: `time` (and `time_dt`), the activity, the severity.
+            pub fn new(time: i64, activity_id: i32, severity_id: i32) -> Self {
+                let activity = Self::activity_name(activity_id);
+                Self {
+                    time,
+                    time_dt: Some(time),
+                    class_uid: $uid,
+                    class_name: $caption.into(),
+                    category_uid: $cat_uid,
+                    category_name: $cat_name.into(),
+                    activity_id,
+                    activity_name: activity.into(),
+                    type_uid: $uid as i64 * 100 + activity_id as i64,
+                    type_name: format!("{}: {activity}", $caption),
+                    severity_id,
+                    severity: severity::name(severity_id).into(),
+                    ..Default::default()
+                }
+            }
+
+            /// Sets `status_id` and its caption from the base event's [`status`] enum.
+            pub fn set_status(&mut self, id: i32) {
+                self.status_id = Some(id);
+                self.status = Some(status::name(id).into());
+            }
+        }
+    };
+}
+
+ocsf_class! {
+    /// API Activity (6003), category Application Activity (6). OCSF 1.1.0.
+    pub struct ApiActivity {
+        uid: 6003, name: "api_activity", caption: "API Activity",
+        category: (6, "Application Activity"),
+        activities: { 1 => "Create", 2 => "Read", 3 => "Update", 4 => "Delete" },
+    }
+    {
+        /// Who did it.
+        pub actor: Actor,
+        /// What was called.
+        pub api: Api,
+        /// Where the call came from.
+        pub src_endpoint: NetworkEndpoint,
+        /// HTTP details.
+        pub http_request: Option<HttpRequest>,
+        /// Resources the call touched.
+        pub resources: Option<Vec<ResourceDetails>>,
     }
 }
 
-/// Authentication (3002), category Identity & Access Management (3). OCSF 1.1.0.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Authentication {
-    /// Event time.
-    pub time: i64,
-    /// 3002.
-    pub class_uid: i32,
-    /// `Authentication`.
-    pub class_name: String,
-    /// 3.
-    pub category_uid: i32,
-    /// `Identity & Access Management`.
-    pub category_name: String,
-    /// 1 Logon, 2 Logoff, 0 Unknown, 99 Other.
-    pub activity_id: i32,
-    /// Caption of the activity.
-    pub activity_name: String,
-    /// class_uid × 100 + activity_id.
-    pub type_uid: i64,
-    /// `Authentication: <activity>`.
-    pub type_name: String,
-    /// Severity id.
-    pub severity_id: i32,
-    /// Severity caption.
-    pub severity: String,
-    /// Status id.
-    pub status_id: Option<i32>,
-    /// Status caption.
-    pub status: Option<String>,
-    /// Source status code.
-    pub status_code: Option<String>,
-    /// Source status detail.
-    pub status_detail: Option<String>,
-    /// The user who logged on (required).
-    pub user: User,
-    /// Who acted, when not the user.
-    pub actor: Option<Actor>,
-    /// Whether MFA was used.
-    pub is_mfa: Option<bool>,
-    /// Where the logon came from.
-    pub src_endpoint: Option<NetworkEndpoint>,
-    /// Where the user signed in to (OCSF requires this or `service`).
-    pub dst_endpoint: Option<NetworkEndpoint>,
-    /// The service authenticated with.
-    pub service: Option<Service>,
-    /// HTTP details.
-    pub http_request: Option<HttpRequest>,
-    /// Cloud, region and account.
-    pub cloud: Cloud,
-    /// Event metadata.
-    pub metadata: Metadata,
-    /// Source fields with no OCSF home: each top-level field's value as text (a string as
-    /// itself, anything else as its JSON). An Arrow map, so Parquet holds MAP<string,string>
-    /// and NDJSON an object, as Amazon Security Lake stores `unmapped`.
-    pub unmapped: Option<std::collections::BTreeMap<String, String>>,
+ocsf_class! {
+    /// Authentication (3002), category Identity & Access Management (3). OCSF 1.1.0.
+    pub struct Authentication {
+        uid: 3002, name: "authentication", caption: "Authentication",
+        category: (3, "Identity & Access Management"),
+        activities: {
+            1 => "Logon", 2 => "Logoff", 3 => "Authentication Ticket", 4 => "Service Ticket Request",
+            5 => "Service Ticket Renew",
+        },
+    }
+    {
+        /// The user who logged on, or whose credentials were issued (required).
+        pub user: User,
+        /// Who acted, when not the user.
+        pub actor: Option<Actor>,
+        /// The API call that authenticated (the `cloud` profile's `api`).
+        pub api: Option<Api>,
+        /// Whether MFA was used.
+        pub is_mfa: Option<bool>,
+        /// The session the logon created.
+        pub session: Option<Session>,
+        /// Where the logon came from.
+        pub src_endpoint: Option<NetworkEndpoint>,
+        /// Where the user signed in to (OCSF requires this or `service`).
+        pub dst_endpoint: Option<NetworkEndpoint>,
+        /// The service authenticated with.
+        pub service: Option<Service>,
+        /// HTTP details.
+        pub http_request: Option<HttpRequest>,
+    }
 }
 
-impl OcsfEvent for Authentication {
-    const CLASS_UID: i32 = 3002;
-    const CLASS_NAME: &'static str = "authentication";
+ocsf_class! {
+    /// Account Change (3001), category Identity & Access Management (3): a user, role or its
+    /// policies, credentials or MFA changed. OCSF 1.1.0.
+    pub struct AccountChange {
+        uid: 3001, name: "account_change", caption: "Account Change",
+        category: (3, "Identity & Access Management"),
+        activities: {
+            1 => "Create", 2 => "Enable", 3 => "Password Change", 4 => "Password Reset", 5 => "Disable",
+            6 => "Delete", 7 => "Attach Policy", 8 => "Detach Policy", 9 => "Lock", 10 => "MFA Factor Enable",
+            11 => "MFA Factor Disable",
+        },
+    }
+    {
+        /// The user or role changed (required).
+        pub user: User,
+        /// Who changed it.
+        pub actor: Option<Actor>,
+        /// The API call that changed it (the `cloud` profile's `api`).
+        pub api: Option<Api>,
+        /// The policy attached, detached or written.
+        pub policy: Option<Policy>,
+        /// Where the call came from.
+        pub src_endpoint: Option<NetworkEndpoint>,
+        /// HTTP details.
+        pub http_request: Option<HttpRequest>,
+    }
 }
 
-impl Authentication {
-    /// Caption of an Authentication `activity_id`.
-    pub fn activity_name(id: i32) -> &'static str {
-        match id {
-            1 => "Logon",
-            2 => "Logoff",
-            3 => "Authentication Ticket",
-            99 => "Other",
-            _ => "Unknown",
-        }
+ocsf_class! {
+    /// Detection Finding (2004), category Findings (2): a detection or an anomaly, such as a
+    /// CloudTrail Insights event. Its `status_id` is the finding's state ([`finding_status`]).
+    /// OCSF 1.1.0.
+    pub struct DetectionFinding {
+        uid: 2004, name: "detection_finding", caption: "Detection Finding",
+        category: (2, "Findings"),
+        activities: { 1 => "Create", 2 => "Update", 3 => "Close" },
+    }
+    {
+        /// What was found (required).
+        pub finding_info: FindingInfo,
+        /// The API the finding is about (the `cloud` profile's `api`).
+        pub api: Option<Api>,
+        /// Resources the finding is about.
+        pub resources: Option<Vec<ResourceDetails>>,
     }
 }
 

@@ -63,3 +63,28 @@ pub mod status {
         }
     }
 }
+
+/// OCSF finding `status_id` values (Detection Finding, Vulnerability Finding, …): the state
+/// of the finding's review, not the success of an operation.
+pub mod finding_status {
+    /// New: not yet reviewed.
+    pub const NEW: i32 = 1;
+    /// In Progress.
+    pub const IN_PROGRESS: i32 = 2;
+    /// Suppressed.
+    pub const SUPPRESSED: i32 = 3;
+    /// Resolved.
+    pub const RESOLVED: i32 = 4;
+
+    /// The caption OCSF gives a finding status id.
+    pub fn name(id: i32) -> &'static str {
+        match id {
+            1 => "New",
+            2 => "In Progress",
+            3 => "Suppressed",
+            4 => "Resolved",
+            99 => "Other",
+            _ => "Unknown",
+        }
+    }
+}

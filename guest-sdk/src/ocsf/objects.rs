@@ -34,6 +34,15 @@ pub struct Product {
     pub vendor_name: String,
     /// Product or log format version.
     pub version: Option<String>,
+    /// The product's feature that logged the event (CloudTrail's `eventCategory`).
+    pub feature: Option<Feature>,
+}
+
+/// `feature` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Feature {
+    /// Feature name, e.g. `Management`, `Data`, `Insight`.
+    pub name: Option<String>,
 }
 
 /// `metadata` object.
@@ -45,15 +54,15 @@ pub struct Metadata {
     pub product: Product,
     /// Unique event id from the source (CloudTrail `eventID`).
     pub uid: Option<String>,
-    /// Event code from the source (CloudTrail `eventName`).
+    /// Event code from the source (CloudTrail `eventType`, e.g. `AwsApiCall`).
     pub event_code: Option<String>,
-    /// Source's log name, e.g. `Management` or `Data`.
-    pub log_name: Option<String>,
+    /// The logging service that delivered the event, e.g. `CloudTrail`.
+    pub log_provider: Option<String>,
     /// The original event time as the source wrote it.
     pub original_time: Option<String>,
     /// Correlation id (CloudTrail `sharedEventID`).
     pub correlation_uid: Option<String>,
-    /// Profiles applied: `cloud`.
+    /// Profiles applied: `cloud`, and `datetime` when `*_dt` attributes are set.
     pub profiles: Option<Vec<String>>,
     /// Free-form labels, e.g. tags a custom mapper adds (`privileged-role`).
     pub labels: Option<Vec<String>>,
@@ -82,12 +91,20 @@ pub struct User {
 /// `session` object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Session {
+    /// Session id (the assumed-role session ARN for STS).
+    pub uid: Option<String>,
+    /// Alternate session id (the assumed-role id).
+    pub uid_alt: Option<String>,
     /// The identity that issued the session (role ARN for assumed roles).
     pub issuer: Option<String>,
     /// Whether the session was authenticated with MFA.
     pub is_mfa: Option<bool>,
     /// When the session was created.
     pub created_time: Option<i64>,
+    /// The same instant as a TIMESTAMP column (`datetime` profile).
+    pub created_time_dt: Option<i64>,
+    /// When the session's credentials expire.
+    pub expiration_time: Option<i64>,
     /// Session credential id.
     pub credential_uid: Option<String>,
 }
@@ -101,6 +118,62 @@ pub struct Actor {
     pub session: Option<Session>,
     /// The service that acted on the user's behalf (CloudTrail `invokedBy`).
     pub invoked_by: Option<String>,
+    /// The identity provider that authenticated the user (SAML, web identity, Identity
+    /// Center).
+    pub idp: Option<Idp>,
+}
+
+/// `idp` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Idp {
+    /// Provider name.
+    pub name: Option<String>,
+    /// Provider id, e.g. an Identity Center identity store ARN.
+    pub uid: Option<String>,
+}
+
+/// `policy` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Policy {
+    /// Policy id (a managed policy's ARN).
+    pub uid: Option<String>,
+    /// Policy name (an inline policy's name).
+    pub name: Option<String>,
+}
+
+/// `analytic` object: what found a finding.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Analytic {
+    /// 0 Unknown, 1 Rule, 2 Behavioral, 3 Statistical, 4 Learning (ML/DL), 99 Other (required).
+    pub type_id: i32,
+    /// Caption of `type_id`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Analytic name.
+    pub name: Option<String>,
+    /// Analytic id.
+    pub uid: Option<String>,
+}
+
+/// `finding_info` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FindingInfo {
+    /// Finding id, stable across its updates (required).
+    pub uid: String,
+    /// Title (required).
+    pub title: String,
+    /// Description.
+    pub desc: Option<String>,
+    /// Finding types, e.g. `ApiCallRateInsight`.
+    pub types: Option<Vec<String>>,
+    /// When the finding was created.
+    pub created_time: Option<i64>,
+    /// When the finding was first seen.
+    pub first_seen_time: Option<i64>,
+    /// When the finding was last seen.
+    pub last_seen_time: Option<i64>,
+    /// What found it.
+    pub analytic: Option<Analytic>,
 }
 
 /// `service` object.
@@ -113,8 +186,11 @@ pub struct Service {
 /// `request` object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Request {
-    /// Request id.
-    pub uid: Option<String>,
+    /// Request id (required).
+    pub uid: String,
+    /// The request's parameters as JSON text (Security Lake stores `api.request.data` as a
+    /// string that queries read with `json_extract`).
+    pub data: Option<String>,
 }
 
 /// `response` object.
@@ -124,6 +200,8 @@ pub struct Response {
     pub error: Option<String>,
     /// Error message.
     pub message: Option<String>,
+    /// The response as JSON text, like `request.data`.
+    pub data: Option<String>,
 }
 
 /// `api` object.
@@ -131,11 +209,13 @@ pub struct Response {
 pub struct Api {
     /// The operation, e.g. `GetObject` (required).
     pub operation: String,
+    /// The API version, e.g. `2006-03-01`.
+    pub version: Option<String>,
     /// The service.
     pub service: Option<Service>,
     /// The request.
     pub request: Option<Request>,
-    /// The response, when it failed.
+    /// The response: its data, and the error when it failed.
     pub response: Option<Response>,
 }
 
@@ -144,6 +224,11 @@ pub struct Api {
 pub struct NetworkEndpoint {
     /// IP address.
     pub ip: Option<String>,
+    /// Further addresses the request passed through (CloudTrail's second and later
+    /// `sourceIPAddress` entries).
+    pub intermediate_ips: Option<Vec<String>>,
+    /// The endpoint's name when it is neither an address nor a service (`AWS Internal`).
+    pub name: Option<String>,
     /// Domain, when the endpoint is named rather than addressed (an AWS service).
     pub domain: Option<String>,
     /// Service name in service-to-service calls (`s3.amazonaws.com`), or the service signed in
