@@ -370,3 +370,61 @@ fn every_event_of_a_run_passes_the_schema_check() {
     }
     assert_eq!(n, summary.counts.events_written);
 }
+
+/// The Parquet column types of the attributes trawl and Security Lake's CloudTrail table
+/// (`amazon_security_lake_table_<region>_cloud_trail_mgmt_2_0`, OCSF 1.1.0) both write are
+/// Security Lake's: bigint `time`, timestamp `*_dt`, int ids, map<string,string> `unmapped`,
+/// array<string> `metadata.profiles`, string `api.request.data`, boolean `is_mfa` (the table
+/// as AWS's Security Insights solution re-creates it and AWS's Athena examples query it; see
+/// mappers/cloudtrail/SECURITY_LAKE.md §2). Checked on the physical Parquet schema, which is
+/// what Glue and Athena read.
+#[test]
+fn parquet_column_types_match_security_lakes_cloudtrail_table() {
+    let s = Scratch::new();
+    copy_tree(&sample_trail(), &s.path("trail"));
+    s.config(&config(PARQUET));
+    let (out, _) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Column path → "<physical type> <logical type>", from every file's footer.
+    let mut columns = std::collections::BTreeMap::new();
+    for f in parquet_files(&s.path("lake")) {
+        let file = std::fs::File::open(&f).unwrap();
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        for c in meta.file_metadata().schema_descr().columns() {
+            columns.insert(c.path().string(), format!("{:?} {:?}", c.physical_type(), c.logical_type_ref()));
+        }
+        // `unmapped` is a Parquet MAP group (Glue/Athena map<string,string>).
+        let root = meta.file_metadata().schema_descr().root_schema();
+        let unmapped = root.get_fields().iter().find(|f| f.name() == "unmapped").expect("unmapped");
+        assert_eq!(format!("{:?}", unmapped.get_basic_info().converted_type()), "MAP", "{}", f.display());
+    }
+    let ms_utc = "INT64 Some(Timestamp(TimestampType { is_adjusted_to_u_t_c: true, unit: MILLIS }))";
+    let (string, int32) = ("BYTE_ARRAY Some(String)", "INT32 None");
+    let want = [
+        ("time", "INT64 None"),
+        ("time_dt", ms_utc),
+        ("actor.session.created_time_dt", ms_utc),
+        ("actor.session.created_time", "INT64 None"),
+        ("class_uid", int32),
+        ("category_uid", int32),
+        ("activity_id", int32),
+        ("severity_id", int32),
+        ("status_id", int32),
+        ("type_uid", "INT64 None"),
+        ("unmapped.entries.key", string),
+        ("unmapped.entries.value", string),
+        ("metadata.profiles.list.element", string),
+        ("metadata.product.feature.name", string),
+        ("api.request.data", string),
+        ("api.response.data", string),
+        ("actor.session.is_mfa", "BOOLEAN None"),
+        ("is_mfa", "BOOLEAN None"),
+        ("src_endpoint.ip", string),
+        ("cloud.region", string),
+    ];
+    for (path, ty) in want {
+        let got = columns.get(path).unwrap_or_else(|| panic!("no column {path} in {:?}", columns.keys().collect::<Vec<_>>()));
+        assert_eq!(got, ty, "{path}");
+    }
+}
