@@ -428,3 +428,32 @@ fn parquet_column_types_match_security_lakes_cloudtrail_table() {
         assert_eq!(got, ty, "{path}");
     }
 }
+
+/// Events from files outside an `AWSLogs/` tree (exports, single events) are partitioned by
+/// their own `cloud.region` and `cloud.account.uid`, not under `unknown`.
+#[test]
+fn events_outside_an_awslogs_tree_are_partitioned_by_their_own_region_and_account() {
+    let s = Scratch::new();
+    copy_tree(&crate::golden::variations().join("exports"), &s.path("trail"));
+    s.config(&config(PARQUET));
+    let (out, summary) = s.run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut parts = std::collections::BTreeSet::new();
+    let mut rows = 0;
+    for f in parquet_files(&s.path("lake")) {
+        let rel = f.strip_prefix(s.path("lake")).unwrap().display().to_string();
+        let dirs: Vec<&str> = rel.split('/').collect();
+        parts.insert((dirs[1].to_string(), dirs[2].to_string()));
+        for b in read_parquet(&f) {
+            // Each row sits in the partition of its own region and account.
+            for (r, a) in strings_at(&b, "cloud.region").into_iter().zip(strings_at(&b, "cloud.account.uid")) {
+                assert_eq!((format!("region={}", r.unwrap()), format!("accountId={}", a.unwrap())), (dirs[1].to_string(), dirs[2].to_string()), "{rel}");
+                rows += 1;
+            }
+        }
+    }
+    assert_eq!(rows as u64, summary.counts.records_written);
+    let regions: std::collections::BTreeSet<&str> = parts.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(regions, ["region=cn-north-1", "region=us-gov-west-1", "region=us-west-2"].into(), "{parts:?}");
+    assert!(parts.iter().all(|(_, a)| a == "accountId=111122223333"), "{parts:?}");
+}

@@ -59,6 +59,41 @@ struct OpenFile {
     ident: Sha256,
 }
 
+/// The event's own region and account (OCSF `cloud.region`, `cloud.account.uid`), which place
+/// it when they are usable as partition values: a region name, a 12-digit account id. Events
+/// without them (passthrough rows, a `redacted` account) are placed by what the source knows
+/// (the object key's `AWSLogs/<account>/…/<region>/`). So events from files outside an
+/// `AWSLogs/` tree still land under their account and region.
+struct EventCloud<'b> {
+    cloud: Option<&'b arrow_array::StructArray>,
+    region: Option<&'b arrow_array::StringArray>,
+    account: Option<&'b arrow_array::StructArray>,
+    account_uid: Option<&'b arrow_array::StringArray>,
+}
+
+impl<'b> EventCloud<'b> {
+    fn of(events: &'b RecordBatch) -> Self {
+        let cloud = events.column_by_name("cloud").and_then(|c| c.as_struct_opt());
+        let account = cloud.and_then(|c| c.column_by_name("account")).and_then(|c| c.as_struct_opt());
+        Self {
+            cloud,
+            region: cloud.and_then(|c| c.column_by_name("region")).and_then(|c| c.as_string_opt::<i32>()),
+            account,
+            account_uid: account.and_then(|a| a.column_by_name("uid")).and_then(|c| c.as_string_opt::<i32>()),
+        }
+    }
+
+    fn region(&self, i: usize) -> Option<&'b str> {
+        let ok = |r: &str| (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        Some(self.region?.value(i)).filter(|_| self.cloud.is_some_and(|c| c.is_valid(i)) && self.region.is_some_and(|r| r.is_valid(i))).filter(|r| ok(r))
+    }
+
+    fn account(&self, i: usize) -> Option<&'b str> {
+        let valid = self.cloud.is_some_and(|c| c.is_valid(i)) && self.account.is_some_and(|a| a.is_valid(i)) && self.account_uid.is_some_and(|u| u.is_valid(i));
+        Some(self.account_uid?.value(i)).filter(|a| valid && a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+    }
+}
+
 /// A file published by [`Destination::publish`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenFile {
@@ -175,14 +210,17 @@ impl LakeSink {
                 .cloned()
                 .or_else(|| c.as_primitive_opt::<TimestampMillisecondType>().map(|t| t.reinterpret_cast::<arrow_array::types::Int64Type>()))
         });
+        let cloud = EventCloud::of(events);
         // Rows are grouped by borrowed (region, account, day); the owned key is built once per
         // group. A batch nearly always has one or a few groups, so a scan beats hashing.
-        let mut groups: Vec<((&'a str, &'a str, i64), Vec<u32>, Sha256)> = Vec::new();
+        let mut groups: Vec<((&str, &str, i64), Vec<u32>, Sha256)> = Vec::new();
         let mut last = 0;
         for i in 0..events.num_rows() {
             let p = part(rows.value(i) as usize);
             let t = times.as_ref().filter(|t| !t.is_null(i)).map(|t| t.value(i)).unwrap_or(p.fallback_time_ms);
-            let k = (p.region.unwrap_or("unknown"), p.account.unwrap_or(unknown_account), t.div_euclid(86_400_000));
+            let region = cloud.region(i).or(p.region).unwrap_or("unknown");
+            let account = cloud.account(i).or(p.account).unwrap_or(unknown_account);
+            let k = (region, account, t.div_euclid(86_400_000));
             if groups.get(last).is_none_or(|g| g.0 != k) {
                 last = match groups.iter().position(|g| g.0 == k) {
                     Some(j) => j,
