@@ -9,6 +9,7 @@ use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     config::{Config, ConnectorConfig},
     sinks::OutputConfig,
+    sources::ProbeOutcome,
 };
 
 /// One line of the check.
@@ -28,15 +29,22 @@ pub struct CheckResult {
     pub permission: Option<String>,
     /// What was checked, or what went wrong.
     pub detail: String,
+    /// Passed, but not everything will be read (`WARN` in the table); the detail says what to do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 impl CheckResult {
     fn ok(connector: &str, target: String, detail: String) -> Self {
-        Self { connector: connector.into(), target, ok: true, code: None, permission: None, detail }
+        Self { connector: connector.into(), target, ok: true, code: None, permission: None, detail, warning: false }
+    }
+
+    fn warn(connector: &str, target: String, detail: String) -> Self {
+        Self { warning: true, ..Self::ok(connector, target, detail) }
     }
 
     fn failed(connector: &str, target: String, e: &AwsError) -> Self {
-        Self { connector: connector.into(), target, ok: false, code: Some(e.code.clone()), permission: e.permission.clone(), detail: e.message.clone() }
+        Self { connector: connector.into(), target, ok: false, code: Some(e.code.clone()), permission: e.permission.clone(), detail: e.message.clone(), warning: false }
     }
 }
 
@@ -77,10 +85,17 @@ fn check_connector(c: &ConnectorConfig, out: &mut Vec<CheckResult>) {
             }
             None => None,
         };
-        out.push(match s.probe(&defaults, session) {
-            Ok(detail) => CheckResult::ok(&c.name, label, detail),
-            Err(e) => CheckResult::failed(&c.name, label, &e),
-        });
+        for row in s.probe_rows(&defaults, session) {
+            let target = match &row.target {
+                Some(t) => format!("{label} {t}"),
+                None => label.clone(),
+            };
+            out.push(match row.outcome {
+                ProbeOutcome::Ok(detail) => CheckResult::ok(&c.name, target, detail),
+                ProbeOutcome::Warn(detail) => CheckResult::warn(&c.name, target, detail),
+                ProbeOutcome::Failed(e) => CheckResult::failed(&c.name, target, &e),
+            });
+        }
     }
 }
 

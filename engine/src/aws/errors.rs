@@ -68,6 +68,7 @@ pub fn managed_policy_for(action: &str) -> &'static str {
         "logs" => "CloudWatchLogsReadOnlyAccess",
         "cloudwatch" => "CloudWatchReadOnlyAccess",
         "ec2" => "AmazonEC2ReadOnlyAccess",
+        "redshift" => "AmazonRedshiftReadOnlyAccess",
         _ => "a policy allowing it",
     }
 }

@@ -317,6 +317,33 @@ impl AwsSession {
         }
         aws_sdk_cloudtrail::Client::from_conf(b.build())
     }
+
+    /// A Redshift client (the connector's region).
+    #[cfg(feature = "redshift")]
+    pub fn redshift(&self) -> aws_sdk_redshift::Client {
+        service_client!(self, aws_sdk_redshift, "redshift")
+    }
+
+    /// An EC2 client for `region`.
+    #[cfg(feature = "vpc_flow")]
+    pub fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
+        let mut b = aws_sdk_ec2::config::Builder::from(&self.sdk).region(Region::new(region.to_string()));
+        if let Some(url) = self.endpoint("ec2") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_ec2::Client::from_conf(b.build())
+    }
+
+    /// An IAM client (IAM is global).
+    #[cfg(feature = "vpc_flow")]
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        service_client!(self, aws_sdk_iam, "iam")
+    }
+
+    /// The connector's region.
+    pub fn region(&self) -> &str {
+        &self.target.region
+    }
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix without leading or trailing `/`).

@@ -257,13 +257,13 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 fn print_check(results: &[crate::check::CheckResult]) {
     use std::io::IsTerminal;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let paint = |ok: bool| {
-        let word = if ok { "OK" } else { "FAILED" };
-        match (color, ok) {
-            (false, _) => format!("{word:<6}"),
-            (true, true) => format!("\x1b[32m{word:<6}\x1b[0m"),
-            (true, false) => format!("\x1b[31m{word:<6}\x1b[0m"),
-        }
+    let paint = |r: &crate::check::CheckResult| {
+        let (word, code) = match (r.ok, r.warning) {
+            (true, false) => ("OK", 32),
+            (true, true) => ("WARN", 33),
+            (false, _) => ("FAILED", 31),
+        };
+        if color { format!("\x1b[{code}m{word:<6}\x1b[0m") } else { format!("{word:<6}") }
     };
     let cw = results.iter().map(|r| r.connector.len()).max().unwrap_or(9).max(9);
     let tw = results.iter().map(|r| r.target.len()).max().unwrap_or(6).max(6);
@@ -274,13 +274,15 @@ fn print_check(results: &[crate::check::CheckResult]) {
             (None, Some(code)) => format!("{code}: {}", r.detail),
             _ => r.detail.clone(),
         };
-        println!("{:<cw$}  {:<tw$}  {}  {detail}", r.connector, r.target, paint(r.ok));
+        println!("{:<cw$}  {:<tw$}  {}  {detail}", r.connector, r.target, paint(r));
     }
     let failed = results.iter().filter(|r| !r.ok).count();
+    let warned = results.iter().filter(|r| r.ok && r.warning).count();
+    let warnings = if warned > 0 { format!(" ({warned} with a warning)") } else { String::new() };
     if failed == 0 {
-        println!("All {} checks passed.", results.len());
+        println!("All {} checks passed{warnings}.", results.len());
     } else {
-        println!("{failed} of {} checks failed.", results.len());
+        println!("{failed} of {} checks failed{warnings}.", results.len());
     }
 }
 

@@ -147,6 +147,8 @@ pub struct SourceContext<'a> {
     pub(crate) read: super::Counts,
     /// When the builder got its first row since the last flush.
     pub(crate) oldest: Option<std::time::Instant>,
+    /// The source kind of the rows in the builder.
+    pub(crate) batch_kind: Option<&'static str>,
 }
 
 /// Records wait at most this long in a half-full batch: sources that trickle (API pages,
@@ -264,7 +266,22 @@ impl SourceContext<'_> {
     /// Adds one record of a unit with the unit context its format gives it
     /// ([`crate::formats::RecordReader::context`]); the mapper sees both.
     pub fn push_with_context(&mut self, unit: &mut UnitHandle, raw: &[u8], index: u64, offset: u64, context: Option<&[u8]>) {
+        self.start_row(unit);
         self.builder.push_with_context(&unit.info, raw, index, offset, unit.ingest_ms, context);
+        self.end_row(unit);
+    }
+
+    /// A batch holds records of one source kind (the kind picks the mapper of a source that
+    /// reads several): flushes first when this unit's kind differs from the batch's.
+    fn start_row(&mut self, unit: &UnitHandle) {
+        let kind = unit.info.source_kind;
+        if self.batch_kind.is_some_and(|k| k != kind) && self.builder.rows() > 0 {
+            self.flush();
+        }
+        self.batch_kind = Some(kind);
+    }
+
+    fn end_row(&mut self, unit: &mut UnitHandle) {
         self.oldest.get_or_insert_with(std::time::Instant::now);
         unit.records += 1;
         self.read.records_read += 1;

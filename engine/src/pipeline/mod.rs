@@ -23,6 +23,7 @@ use std::{
     time::Instant,
 };
 
+use arrow_array::cast::AsArray;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -132,35 +133,43 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
                 }
             };
             summary.source = source.id();
-            let mapper = match &opts.mapper_override {
-                Some(m) => Ok(m.clone()),
-                None => {
-                    let key = format!("{}\u{1f}{}", source_cfg.mapper(), source_cfg.mapper_config());
-                    loaded
-                        .entry(key)
-                        .or_insert_with(|| {
-                            MapperRef::parse(source_cfg.mapper())
-                                .load_bytes()
-                                .and_then(|(bytes, display)| WasmMapper::load(&bytes, &display, Some(&cache_dir), &source_cfg.mapper_config(), limits.clone()))
-                                .map(|m| Arc::new(m) as Arc<dyn BatchMapper>)
-                                .map_err(|e| e.to_string())
-                        })
-                        .clone()
+            let mut load = |reference: &str, config: &serde_json::Value, kind: &str| -> Result<Arc<dyn BatchMapper>, String> {
+                match &opts.mapper_override {
+                    Some(m) => Ok(m.clone()),
+                    None => {
+                        let key = format!("{reference}\u{1f}{config}");
+                        loaded
+                            .entry(key)
+                            .or_insert_with(|| {
+                                MapperRef::parse(reference)
+                                    .load_bytes()
+                                    .and_then(|(bytes, display)| WasmMapper::load(&bytes, &display, Some(&cache_dir), config, limits.clone()))
+                                    .map(|m| Arc::new(m) as Arc<dyn BatchMapper>)
+                                    .map_err(|e| e.to_string())
+                            })
+                            .clone()
+                    }
                 }
-            }
-            .and_then(|m| accepts(m.as_ref(), source_cfg.mapper(), source.kind()).map(|()| m));
+                .and_then(|m| accepts(m.as_ref(), reference, kind).map(|()| m))
+            };
+            // The source's mapper, and one per further kind of record it reads (an `sqs` queue
+            // carrying Redshift and VPC Flow objects beside CloudTrail ones).
+            let mapper = load(source_cfg.mapper(), &source_cfg.mapper_config(), source.kind()).and_then(|m| {
+                let by_kind = source_cfg.kind_mappers().into_iter().map(|k| load(&k.mapper, &k.mapper_config, k.kind).map(|m| (k.kind, m))).collect::<Result<Vec<_>, _>>()?;
+                Ok(SlotMappers { default: m, by_kind })
+            });
             match mapper {
                 Err(e) => {
                     tracing::error!(connector = %connector.name, source = %summary.source, "{e}");
                     summary.error = Some(e);
                 }
-                Ok(mapper) => {
+                Ok(mappers) => {
                     jobs.push(Job { slot: slots.len(), label: format!("{} / {}", connector.name, source.kind()), source });
                     slot_summary.push(summaries.len());
                     slots.push(SourceSlot {
                         connector: connector.name.clone(),
                         source_id: summary.source.clone(),
-                        mapper,
+                        mappers,
                         tracker: Arc::new(Mutex::new(Tracker::default())),
                         counts: Counts::default(),
                         stop: Arc::new(AtomicBool::new(false)),
@@ -176,8 +185,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     {
         let classes: Vec<EventClass<'_>> = slots
             .iter()
-            .flat_map(|s| {
-                let m = s.mapper.manifest();
+            .flat_map(|s| s.mappers.all())
+            .flat_map(|m| {
+                let m = m.manifest();
                 m.classes.iter().map(move |c| EventClass { mapper: &m.name, uid: c.uid, name: &c.name })
             })
             .collect();
@@ -226,6 +236,39 @@ fn lock_dirs(cfg: &Config) -> Result<Vec<DirLock>, RunError> {
     Ok(locks)
 }
 
+/// The mappers of one source: its own, and one per further kind of record it reads. A raw
+/// batch holds records of one kind only ([`SourceContext`] flushes when the kind changes), so
+/// its first row tells which mapper maps it.
+#[derive(Clone)]
+pub(crate) struct SlotMappers {
+    pub default: Arc<dyn BatchMapper>,
+    pub by_kind: Vec<(&'static str, Arc<dyn BatchMapper>)>,
+}
+
+impl SlotMappers {
+    /// The mapper of records of `kind`.
+    pub fn for_kind(&self, kind: &str) -> &Arc<dyn BatchMapper> {
+        self.by_kind.iter().find(|(k, _)| *k == kind).map_or(&self.default, |(_, m)| m)
+    }
+
+    /// The mapper of a batch (all its records are of one kind).
+    pub fn for_batch(&self, batch: &RawBatch) -> &Arc<dyn BatchMapper> {
+        if self.by_kind.is_empty() || batch.is_empty() {
+            return &self.default;
+        }
+        let kinds = batch.batch.column_by_name(trawl_guest_sdk::abi::envelope::SOURCE_KIND).map(|c| c.as_string::<i32>().value(0).to_string());
+        match kinds {
+            Some(k) => self.for_kind(&k),
+            None => &self.default,
+        }
+    }
+
+    /// Every mapper.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn BatchMapper>> {
+        std::iter::once(&self.default).chain(self.by_kind.iter().map(|(_, m)| m))
+    }
+}
+
 /// Whether a mapper's manifest accepts records of a source kind (no list: any source).
 fn accepts(mapper: &dyn BatchMapper, reference: &str, kind: &str) -> Result<(), String> {
     let kinds = &mapper.manifest().source_kinds;
@@ -251,7 +294,7 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
     let style = ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} units {per_sec} {msg}").expect("valid template").progress_chars("=> ");
     let queue = Mutex::new(jobs.into_iter().rev().collect::<Vec<_>>());
     let results: Mutex<Vec<(usize, Option<String>, Counts)>> = Mutex::new(Vec::new());
-    let mappers: Vec<Arc<dyn BatchMapper>> = slots.iter().map(|s| s.mapper.clone()).collect();
+    let mappers: Vec<SlotMappers> = slots.iter().map(|s| s.mappers.clone()).collect();
     let budgets: Vec<DeadlineBudget> = slots.iter().map(|_| DeadlineBudget::default()).collect();
     let trackers: Vec<Arc<Mutex<Tracker>>> = slots.iter().map(|s| s.tracker.clone()).collect();
     let stops: Vec<Arc<AtomicBool>> = slots.iter().map(|s| s.stop.clone()).collect();
@@ -288,6 +331,7 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
                         open_units: 0,
                         read: Counts::default(),
                         oldest: None,
+                        batch_kind: None,
                     };
                     let r = job.source.run(&mut ctx);
                     ctx.flush();
@@ -305,7 +349,7 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
             let (mappers, budgets) = (&mappers, &budgets);
             s.spawn(move || {
                 for (source, batch) in rx {
-                    let out = map_isolating(mappers[source].as_ref(), &batch, &budgets[source]);
+                    let out = map_isolating(mappers[source].for_batch(&batch).as_ref(), &batch, &budgets[source]);
                     if tx.send(SinkMsg::Mapped { source, batch, out }).is_err() {
                         break;
                     }

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     batch::RawBatch,
-    mapper::{BatchMapper, IsolatedOutput, RowStatus},
+    mapper::{IsolatedOutput, RowStatus},
     sinks::{DeadLetter, DeadLetterEntry, EventClass, LakeSink, PartitionRow, SinkError, publish_dead_letters},
     state::{CheckpointStore, Commit, unit_key},
 };
@@ -36,7 +36,8 @@ pub(crate) enum SinkMsg {
 pub(crate) struct SourceSlot {
     pub connector: String,
     pub source_id: String,
-    pub mapper: Arc<dyn BatchMapper>,
+    /// Its mappers (its own, and one per further kind of record it reads).
+    pub mappers: super::SlotMappers,
     pub tracker: Arc<Mutex<Tracker>>,
     pub counts: Counts,
     /// Set when the source must stop reading (its mapper was given up on); the source sees it
@@ -153,7 +154,7 @@ impl Writer<'_> {
                 }
                 let counts = &mut slot.counts;
                 counts.mapper_retries += out.retries as u64;
-                let manifest = slot.mapper.manifest();
+                let manifest = slot.mappers.for_batch(&batch).manifest();
                 for (_, piece) in &out.pieces {
                     for class in &piece.classes {
                         let class_of = EventClass { mapper: &manifest.name, uid: class.class_uid, name: &class.class_name };

@@ -70,6 +70,57 @@ pub trait SourceSpec {
     /// `trawl check`: one cheap call that needs the permission the source needs. `Ok` says
     /// what was verified; a denial names the missing permission and managed policy.
     fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError>;
+    /// `trawl check`'s rows for the source: by default the one row of [`probe`](Self::probe);
+    /// a source that finds what it reads (Redshift clusters) adds a row per thing found.
+    fn probe_rows(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Vec<ProbeRow> {
+        vec![ProbeRow { target: None, outcome: self.probe(connector, aws).into() }]
+    }
+    /// Mappers for further kinds of record the source reads, beside its own
+    /// [`mapper`](Self::mapper) (an `sqs` queue carrying Redshift and VPC Flow objects as well
+    /// as CloudTrail ones). Each record is mapped by the mapper of its kind.
+    fn kind_mappers(&self) -> Vec<KindMapper> {
+        Vec::new()
+    }
+}
+
+/// A mapper for the records of one source kind ([`SourceSpec::kind_mappers`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindMapper {
+    /// The source kind stamped on the records.
+    pub kind: &'static str,
+    /// The mapper reference.
+    pub mapper: String,
+    /// Its config table (`null` when absent).
+    pub mapper_config: serde_json::Value,
+}
+
+/// One row of `trawl check` for a source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRow {
+    /// What below the source it is about (`cluster analytics`); `None`: the source itself.
+    pub target: Option<String>,
+    /// What the check found.
+    pub outcome: ProbeOutcome,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeOutcome {
+    /// In place; what was verified.
+    Ok(String),
+    /// Works, but not everything will be read (user activity logging off); what to do.
+    Warn(String),
+    /// Not in place; the error names the missing permission or setting.
+    Failed(AwsError),
+}
+
+impl From<Result<String, AwsError>> for ProbeOutcome {
+    fn from(r: Result<String, AwsError>) -> Self {
+        match r {
+            Ok(s) => ProbeOutcome::Ok(s),
+            Err(e) => ProbeOutcome::Failed(e),
+        }
+    }
 }
 
 /// A source of raw records, for one run.
@@ -166,6 +217,7 @@ sources! {
     "sqs" => Sqs(sqs::SqsConfig): "CloudTrail log objects announced by S3 notifications on an SQS queue",
     #[cfg(feature = "cloudtrail")]
     "cloudtrail_lookup" => CloudtrailLookup(cloudtrail_lookup::CloudTrailLookupConfig): "CloudTrail management events through the LookupEvents API (90 days)",
+    "redshift_audit" => RedshiftAudit(redshift_audit::RedshiftAuditConfig): "Redshift audit logs (connection, user, user activity) of the clusters, from the buckets they log to",
 }
 
 impl SourceConfig {
@@ -207,6 +259,16 @@ impl SourceConfig {
     /// `trawl check`'s probe.
     pub fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
         self.spec().probe(connector, aws)
+    }
+
+    /// `trawl check`'s rows for the source.
+    pub fn probe_rows(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Vec<ProbeRow> {
+        self.spec().probe_rows(connector, aws)
+    }
+
+    /// Mappers for further kinds of record the source reads.
+    pub fn kind_mappers(&self) -> Vec<KindMapper> {
+        self.spec().kind_mappers()
     }
 }
 
