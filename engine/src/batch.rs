@@ -1,7 +1,10 @@
 //! The raw batch: records from any source, in one Arrow envelope schema
 //! ([`trawl_guest_sdk::abi::envelope_schema`]), ready for a mapper.
 
-use std::sync::{Arc, LazyLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock},
+};
 
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, RecordBatch,
@@ -123,6 +126,12 @@ pub struct RawBatchBuilder {
     context_keys: UInt32Builder,
     context_values: BinaryBuilder,
     last_context: Option<Vec<u8>>,
+    /// The enrichment column (ABI 1.3), dictionary-encoded the same way; records of one
+    /// interface or instance share values without being adjacent, so each distinct value is
+    /// stored once per batch, found by `enrichment_index`.
+    enrichment_keys: UInt32Builder,
+    enrichment_values: BinaryBuilder,
+    enrichment_index: HashMap<Box<[u8]>, u32>,
     rows: usize,
     bytes: usize,
 }
@@ -156,6 +165,9 @@ impl RawBatchBuilder {
             context_keys: UInt32Builder::with_capacity(rows),
             context_values: BinaryBuilder::new(),
             last_context: None,
+            enrichment_keys: UInt32Builder::with_capacity(rows),
+            enrichment_values: BinaryBuilder::new(),
+            enrichment_index: HashMap::new(),
             rows: 0,
             bytes: 0,
         }
@@ -163,11 +175,20 @@ impl RawBatchBuilder {
 
     /// Appends one record.
     pub fn push(&mut self, info: &ObjectInfo, raw: &[u8], index: u64, offset: u64, ingest_ms: i64) {
-        self.push_with_context(info, raw, index, offset, ingest_ms, None);
+        self.push_full(info, raw, index, offset, ingest_ms, None, None);
     }
 
     /// Appends one record with its unit context.
     pub fn push_with_context(&mut self, info: &ObjectInfo, raw: &[u8], index: u64, offset: u64, ingest_ms: i64, context: Option<&[u8]>) {
+        self.push_full(info, raw, index, offset, ingest_ms, context, None);
+    }
+
+    /// Appends one record with its unit context and its enrichment: JSON the host attaches to
+    /// this record (ABI 1.3; the shapes are documented on
+    /// [`RawRecord::enrichment`](trawl_guest_sdk::RawRecord::enrichment)). Equal values are
+    /// stored once per batch, so attaching the same object to many records is cheap.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_full(&mut self, info: &ObjectInfo, raw: &[u8], index: u64, offset: u64, ingest_ms: i64, context: Option<&[u8]>, enrichment: Option<&[u8]>) {
         match context {
             None => self.context_keys.append_null(),
             Some(c) => {
@@ -176,6 +197,21 @@ impl RawBatchBuilder {
                     self.last_context = Some(c.to_vec());
                 }
                 self.context_keys.append_value(self.context_values.len() as u32 - 1);
+            }
+        }
+        match enrichment {
+            None => self.enrichment_keys.append_null(),
+            Some(e) => {
+                let key = match self.enrichment_index.get(e) {
+                    Some(&k) => k,
+                    None => {
+                        let k = self.enrichment_values.len() as u32;
+                        self.enrichment_values.append_value(e);
+                        self.enrichment_index.insert(e.into(), k);
+                        k
+                    }
+                };
+                self.enrichment_keys.append_value(key);
             }
         }
         self.raw.append_value(raw);
@@ -221,6 +257,7 @@ impl RawBatchBuilder {
             Arc::new(this.offset.finish()),
             Arc::new(this.ingest.finish()),
             Arc::new(DictionaryArray::<UInt32Type>::try_new(this.context_keys.finish(), Arc::new(this.context_values.finish())).expect("keys index the values")),
+            Arc::new(DictionaryArray::<UInt32Type>::try_new(this.enrichment_keys.finish(), Arc::new(this.enrichment_values.finish())).expect("keys index the values")),
         ];
         let batch = RecordBatch::try_new(envelope_schema(), cols).expect("builder columns match the envelope schema");
         debug_assert_eq!(batch.schema().field(0).name(), envelope::RAW);
@@ -276,5 +313,30 @@ mod tests {
         let view = trawl_guest_sdk::RawBatchView::new(&back[0]).unwrap();
         assert_eq!(view.get(3).context, Some(&b"action"[..]));
         assert_eq!(view.get(2).context, None);
+    }
+
+    /// Enrichment values are stored once per batch however they interleave, read back per row
+    /// (also through the IPC stream the mapper receives), and start over with each batch.
+    #[test]
+    fn enrichments_are_stored_once_per_batch_and_read_back_per_row() {
+        let mut b = RawBatchBuilder::new();
+        let i = info("flows.log.gz", None);
+        let (web, db) = (&br#"{"src":{"instance_id":"i-1"}}"#[..], &br#"{"src":{"instance_id":"i-2"}}"#[..]);
+        for (n, e) in [Some(web), Some(db), None, Some(web), Some(db)].into_iter().enumerate() {
+            b.push_full(&i, b"2 x", n as u64, n as u64 * 10, 1, Some(b"version srcaddr"), e);
+        }
+        let batch = b.finish(0);
+        let dict = batch.batch.column_by_name(envelope::ENRICHMENT).unwrap().as_dictionary::<UInt32Type>();
+        assert_eq!(dict.values().len(), 2, "each distinct value once");
+        let bytes = trawl_guest_sdk::runtime::ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch)).unwrap();
+        let back = trawl_guest_sdk::runtime::ipc_decode(&bytes).unwrap();
+        let view = trawl_guest_sdk::RawBatchView::new(&back[0]).unwrap();
+        let got: Vec<Option<&[u8]>> = (0..5).map(|r| view.get(r).enrichment).collect();
+        assert_eq!(got, [Some(web), Some(db), None, Some(web), Some(db)]);
+        assert_eq!(view.get(4).context, Some(&b"version srcaddr"[..]), "the context is untouched");
+        b.push_full(&i, b"2 y", 0, 0, 1, None, Some(db));
+        let next = b.finish(1);
+        let view = trawl_guest_sdk::RawBatchView::new(&next.batch).unwrap();
+        assert_eq!(view.get(0).enrichment, Some(db), "a new batch has its own dictionary");
     }
 }

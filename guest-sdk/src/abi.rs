@@ -35,7 +35,11 @@ pub const ABI_MAJOR: u32 = 1;
 /// - 1.1: import `trawl::log_row(level, row, ptr, len)`: a log line with the input row.
 /// - 1.2: envelope column [`envelope::CONTEXT`]: the unit context of each record. Modules
 ///   built for 1.1 read columns by name and never see it.
-pub const ABI_MINOR: u32 = 2;
+/// - 1.3: envelope column [`envelope::ENRICHMENT`]: JSON the host attaches to a record (see
+///   [`RawRecord::enrichment`](crate::RawRecord::enrichment)). Modules built for 1.2 or
+///   earlier read columns by name and never see it; a 1.3 module given a batch without it
+///   reads `None`.
+pub const ABI_MINOR: u32 = 3;
 
 /// First byte of a packed result: success.
 pub const RESULT_OK: u8 = 0;
@@ -85,6 +89,12 @@ pub mod envelope {
     /// header line naming a VPC Flow Logs file's fields; null when the format has none.
     /// Dictionary-encoded, so a batch carries each distinct context once.
     pub const CONTEXT: &str = "context";
+    /// The enrichment (ABI 1.3): JSON the host attaches to one record from what it fetched
+    /// itself (for VPC Flow Logs: the account alias and the EC2 instances behind the record's
+    /// addresses), never fetched by the mapper; null when there is none. Dictionary-encoded,
+    /// so a batch carries each distinct value once. The JSON shapes are documented on
+    /// [`RawRecord::enrichment`](crate::RawRecord::enrichment).
+    pub const ENRICHMENT: &str = "enrichment";
 }
 
 /// The one schema of every raw batch, whatever the source: the record bytes plus provenance.
@@ -101,6 +111,7 @@ pub fn envelope_schema() -> SchemaRef {
         Field::new(BYTE_OFFSET, DataType::UInt64, false),
         Field::new(INGEST_TIME, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         Field::new(CONTEXT, DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Binary)), true),
+        Field::new(ENRICHMENT, DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Binary)), true),
     ]))
 }
 

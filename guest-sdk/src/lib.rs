@@ -23,6 +23,16 @@
 //! # fn main() {}
 //! ```
 //!
+//! **What a record carries** ([`RawRecord`]): its exact bytes and provenance; the *unit
+//! context* (ABI 1.2), bytes every record of its unit is read with, such as the header line
+//! naming a VPC Flow Logs file's fields; and the *enrichment* (ABI 1.3), JSON the host
+//! attaches to the record from data it fetched itself — for VPC Flow Logs the account alias
+//! and the EC2 instances (id, `Name` tag, VPC, subnet, AMI, interface, Availability Zone)
+//! behind the source and destination addresses. A mapper never calls AWS: it has no network,
+//! and one sweep per run by the host replaces a call per record. The shapes are documented on
+//! [`RawRecord::enrichment`]; both are `None` when absent, so one mapper serves hosts with and
+//! without them.
+//!
 //! **Why serde structs, traced into Arrow schemas (serde_arrow), rather than hand-written
 //! Arrow builders:** the event struct is the schema, so they cannot disagree; nested OCSF
 //! objects are plain Rust structs with `Option` for optional attributes; golden tests compare

@@ -36,6 +36,34 @@ pub struct RawRecord<'a> {
     /// The unit context (ABI 1.2): e.g. the header line of the VPC Flow Logs file the record
     /// is a line of. `None` for formats without one.
     pub context: Option<&'a [u8]>,
+    /// The enrichment (ABI 1.3): JSON the host attached to this record from what it fetched
+    /// itself (paginated sweeps once per run, cached; a mapper never calls AWS). `None` when
+    /// the source enriches nothing, found nothing for this record or has enrichment turned
+    /// off, and from hosts before 1.3. Read it leniently: any key may be absent, and keys
+    /// added later are to be ignored.
+    ///
+    /// **VPC Flow Logs** (`vpc_flow`) — one object:
+    ///
+    /// ```json
+    /// {"account_alias": "prod-main",
+    ///  "src": {"instance_id": "i-0a1b2c3d4e5f60718", "name": "web-1", "vpc_id": "vpc-0a1b2c3d",
+    ///          "subnet_id": "subnet-0a1b2c3d", "image_id": "ami-0a1b2c3d4e5f60718",
+    ///          "interface_id": "eni-0a1b2c3d4e5f60718", "az": "us-east-1a"},
+    ///  "dst": {"instance_id": "i-…", "…": "…"}}
+    /// ```
+    ///
+    /// - `account_alias`: the IAM alias of the account the record belongs to
+    ///   (`iam:ListAccountAliases`).
+    /// - `src` / `dst`: the EC2 instance (`ec2:DescribeInstances`) that owns the record's
+    ///   source / destination address — one of its network interfaces' private or public
+    ///   addresses — or, for the side whose address names no instance, the instance the
+    ///   record's own network interface (`interface-id`) is attached to when that interface
+    ///   holds the address. Keys: `instance_id`; `name`, its `Name` tag; `vpc_id`,
+    ///   `subnet_id`, `image_id` (the AMI); `interface_id`, the network interface that holds
+    ///   the address; `az`, the instance's Availability Zone.
+    ///
+    /// All values are strings.
+    pub enrichment: Option<&'a [u8]>,
 }
 
 impl<'a> RawRecord<'a> {
@@ -89,6 +117,22 @@ pub struct RawBatchView<'a> {
     ingest: &'a TimestampMillisecondArray,
     /// Keys and values of the dictionary-encoded context column, when the host sends one.
     context: Option<(&'a UInt32Array, &'a BinaryArray)>,
+    /// The same for the enrichment column (ABI 1.3).
+    enrichment: Option<(&'a UInt32Array, &'a BinaryArray)>,
+}
+
+/// Keys and values of an optional `Dictionary<UInt32, Binary>` column: `None` when the batch
+/// has no such column (a host of an earlier ABI minor).
+fn dictionary_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<Option<(&'a UInt32Array, &'a BinaryArray)>, String> {
+    let Some(c) = batch.column_by_name(name) else { return Ok(None) };
+    let d = c.as_dictionary_opt::<UInt32Type>().ok_or_else(|| format!("column {name:?} is not Dictionary<UInt32, Binary>"))?;
+    let values = d.values().as_binary_opt::<i32>().ok_or_else(|| format!("the values of column {name:?} are not Binary"))?;
+    Ok(Some((d.keys(), values)))
+}
+
+/// Row `i` of a column read by [`dictionary_column`].
+fn dictionary_value<'a>(col: Option<(&'a UInt32Array, &'a BinaryArray)>, i: usize) -> Option<&'a [u8]> {
+    col.and_then(|(keys, values)| (!keys.is_null(i)).then(|| values.value(keys.value(i) as usize)))
 }
 
 impl<'a> RawBatchView<'a> {
@@ -106,13 +150,8 @@ impl<'a> RawBatchView<'a> {
                 .as_ref();
             c.as_string_opt::<i32>().ok_or_else(|| format!("column {name:?} is not Utf8"))
         };
-        let context = match batch.column_by_name(envelope::CONTEXT) {
-            None => None,
-            Some(c) => {
-                let d = c.as_dictionary_opt::<UInt32Type>().ok_or("column \"context\" is not Dictionary<UInt32, Binary>")?;
-                Some((d.keys(), d.values().as_binary_opt::<i32>().ok_or("the values of column \"context\" are not Binary")?))
-            }
-        };
+        let context = dictionary_column(batch, envelope::CONTEXT)?;
+        let enrichment = dictionary_column(batch, envelope::ENRICHMENT)?;
         let raw = col(envelope::RAW)?
             .as_binary_opt::<i32>()
             .ok_or("column \"raw\" is not Binary")?;
@@ -133,6 +172,7 @@ impl<'a> RawBatchView<'a> {
                 .as_primitive_opt::<TimestampMillisecondType>()
                 .ok_or("ingest_time is not Timestamp(ms)")?,
             context,
+            enrichment,
         })
     }
 
@@ -159,7 +199,8 @@ impl<'a> RawBatchView<'a> {
             record_index: self.index.value(i),
             byte_offset: self.offset.value(i),
             ingest_time_ms: self.ingest.value(i),
-            context: self.context.and_then(|(keys, values)| (!keys.is_null(i)).then(|| values.value(keys.value(i) as usize))),
+            context: dictionary_value(self.context, i),
+            enrichment: dictionary_value(self.enrichment, i),
         }
     }
 }
@@ -180,6 +221,7 @@ mod tests {
             byte_offset: 0,
             ingest_time_ms: 0,
             context: None,
+            enrichment: None,
         }
     }
 
@@ -195,5 +237,53 @@ mod tests {
         }
         assert_eq!(ascii_prefix_len(&[b'a'; 40]), 32);
         assert_eq!(ascii_prefix_len("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaé".as_bytes()), 16);
+    }
+
+    /// A batch in the envelope of another ABI minor: without the enrichment column (a 1.2
+    /// host) the view reads `None`; with a column it does not know (what a module built for
+    /// 1.2 sees in a 1.3 envelope, or a 1.3 module in a later one) it reads every other column
+    /// as before.
+    #[test]
+    fn envelopes_of_other_minors_are_read_by_column_name() {
+        use std::sync::Arc;
+
+        use arrow_array::{ArrayRef, DictionaryArray, TimestampMillisecondArray};
+        use arrow_schema::{DataType, Field, Schema};
+
+        let envelope = crate::abi::envelope_schema();
+        let cols: Vec<ArrayRef> = envelope
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.data_type() {
+                    DataType::Binary => Arc::new(BinaryArray::from_vec(vec![b"2 x"])),
+                    DataType::Utf8 => Arc::new(StringArray::from(vec![f.name().as_str()])),
+                    DataType::UInt64 => Arc::new(UInt64Array::from(vec![7])),
+                    DataType::Timestamp(..) => Arc::new(TimestampMillisecondArray::from(vec![1]).with_timezone("UTC")),
+                    DataType::Dictionary(..) => {
+                        Arc::new(DictionaryArray::<UInt32Type>::try_new(UInt32Array::from(vec![0]), Arc::new(BinaryArray::from_vec(vec![f.name().as_bytes()]))).unwrap())
+                    }
+                    other => panic!("no test column for {other}"),
+                }
+            })
+            .collect();
+        let full = RecordBatch::try_new(envelope.clone(), cols.clone()).unwrap();
+        let rec = RawBatchView::new(&full).unwrap().get(0);
+        assert_eq!((rec.bytes, rec.record_index, rec.context, rec.enrichment), (&b"2 x"[..], 7, Some(&b"context"[..]), Some(&b"enrichment"[..])));
+
+        // ABI 1.2: no enrichment column.
+        let keep: Vec<usize> = (0..envelope.fields().len()).filter(|&i| envelope.field(i).name() != envelope::ENRICHMENT).collect();
+        let older = full.project(&keep).unwrap();
+        let rec = RawBatchView::new(&older).unwrap().get(0);
+        assert_eq!((rec.context, rec.enrichment), (Some(&b"context"[..]), None));
+
+        // A column this SDK does not know, first: nothing shifts.
+        let mut fields = vec![Field::new("added_later", DataType::Int32, true)];
+        fields.extend(envelope.fields().iter().map(|f| f.as_ref().clone()));
+        let mut all: Vec<ArrayRef> = vec![Arc::new(arrow_array::Int32Array::from(vec![1]))];
+        all.extend(cols);
+        let newer = RecordBatch::try_new(Arc::new(Schema::new(fields)), all).unwrap();
+        let rec = RawBatchView::new(&newer).unwrap().get(0);
+        assert_eq!((rec.bytes, rec.object, rec.enrichment), (&b"2 x"[..], "object", Some(&b"enrichment"[..])));
     }
 }

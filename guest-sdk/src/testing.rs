@@ -15,6 +15,7 @@ pub fn record(bytes: &[u8]) -> RawRecord<'_> {
         byte_offset: 0,
         ingest_time_ms: 1_700_000_000_000,
         context: None,
+        enrichment: None,
     }
 }
 

@@ -149,6 +149,27 @@ fn garbage_output_is_rejected() {
     assert!(matches!(m.map(&batch), Err(MapperError::BadOutput { .. })));
 }
 
+/// A module built for ABI 1.2 (before the enrichment column of 1.3) still loads, is handed
+/// today's envelope, and its output is taken as it was. The module returns the output the
+/// SDK's runtime produced for the batch (as a 1.2 guest reading columns by name would), so the
+/// host's side of the contract is what is tested: version check, manifest, output frames.
+#[test]
+fn a_module_built_for_abi_1_2_loads_and_maps() {
+    let batch = raw_batch_of(&log_files(&sample_trail())[1], "dev");
+    let input = runtime::ipc_encode(&batch.batch.schema(), std::slice::from_ref(&batch.batch)).unwrap();
+    let mut out = vec![trawl_guest_sdk::abi::RESULT_OK];
+    runtime::map_ipc(&mut Raw, input, &mut out).unwrap();
+    const AT: usize = 3 << 16;
+    assert!(out.len() < 1 << 16, "the output fits the module's last page: {} bytes", out.len());
+    let escaped: String = out.iter().map(|b| format!("\\{b:02x}")).collect();
+    let segment = format!(r#"(data (i32.const {AT}) "{escaped}")"#);
+    let v1_2 = (1 << 16) | 2;
+    let module = wat_mapper_with(v1_2, &format!("i64.const {}", ((AT as u64) << 32) | out.len() as u64), &segment, |m| m.abi_minor = 2);
+    let old = load(&module, MapperLimits::default()).unwrap();
+    assert_eq!((old.manifest().abi_major, old.manifest().abi_minor), (1, 2));
+    assert_eq!(old.map(&batch).unwrap().to_json(&batch), NativeMapper::<Raw>::new(serde_json::Value::Null).map(&batch).unwrap().to_json(&batch));
+}
+
 /// A mapper that panics on records containing POISON and dead-letters records containing BAD.
 struct Raw;
 
