@@ -91,3 +91,25 @@ fn each_kind_of_violation_is_caught() {
     e.as_object_mut().unwrap().remove("group");
     assert!(!violations(&e).iter().any(|v| v.contains("exactly one")), "{:#?}", violations(&e));
 }
+
+/// `observable.type_id` takes the kinds the types and objects of the schema declare (as the
+/// OCSF server computes them), with their captions.
+#[test]
+fn observable_kinds_come_from_the_types_and_objects() {
+    let with = |obs: Value| {
+        let mut e = api_activity();
+        e["observables"] = obs;
+        violations(&e)
+    };
+    let ok = json!([
+        { "name": "src_endpoint.ip", "type_id": 2, "type": "IP Address", "value": "198.51.100.25" },
+        { "name": "actor.user.name", "type_id": 4, "type": "User Name", "value": "Mary_Major" },
+        { "name": "resources[].uid", "type_id": 10, "type": "Resource UID", "value": "arn:aws:s3:::b" },
+        { "name": "actor.user", "type_id": 21, "type": "User" },
+    ]);
+    assert_eq!(with(ok), Vec::<String>::new());
+    let wrong_caption = with(json!([{ "name": "src_endpoint.ip", "type_id": 2, "type": "Hostname" }]));
+    assert!(wrong_caption.iter().any(|v| v == "observables[0].type: \"Hostname\" is not the caption of type_id = 2 (\"IP Address\")"), "{wrong_caption:?}");
+    let unknown = with(json!([{ "name": "x", "type_id": 77 }]));
+    assert!(unknown.iter().any(|v| v.starts_with("observables[0].type_id: 77 is not one of its enum values")), "{unknown:?}");
+}

@@ -116,6 +116,17 @@ impl Schema {
         for name in raw_objects.keys() {
             objects.insert(name.clone(), s.shape(name, &raw_objects)?);
         }
+        // `observable.type_id` lists only Unknown and Other in the files: the OCSF server adds
+        // a value per type and object that declares `observable` (ip_t → 2 "IP Address",
+        // user → 21 "User"), and so does this.
+        let observable_kinds: Vec<(i64, String)> = types
+            .values()
+            .chain(raw_objects.values())
+            .filter_map(|d| Some((d.get("observable")?.as_i64()?, d.get("caption")?.as_str()?.to_string())))
+            .collect();
+        if let Some(enums) = objects.get_mut("observable").and_then(|o| o.attrs.get_mut("type_id")).and_then(|a| a.enums.as_mut()) {
+            enums.extend(observable_kinds);
+        }
         let mut classes = HashMap::new();
         for (name, v) in &raw_events {
             // Abstract category classes (`application`, `iam`, …) have no uid; the base event is 0.
