@@ -9,7 +9,9 @@ Measures, at each thread count N (every process is pinned to N CPUs, so "N threa
 same CPU for every system: trawl runs N mapper workers, DuckDB gets SET threads = N):
   trawl   `trawl run` (local source → wasm cloudtrail mapper → zstd Parquet)
   native  the same pipeline with the mapper compiled natively (what the sandbox costs)
-  limit   inflate every file and parse every record into serde_json::Value, nothing else
+  floor   inflate every file and find each record's boundaries (trawl's reader), nothing else:
+          what no pipeline can beat
+  parse   inflate every file and parse it into one serde_json::Value: a naive baseline
   duckdb  DuckDB read_json → unnest Records → the same OCSF columns as structs → zstd Parquet
 and trawl's peak RSS at 1x and 10x input. Prints a table and writes JSON (--json).
 Each measurement runs --repeat times and the fastest run is reported (this machine's speed
@@ -161,7 +163,7 @@ def main():
                      "runs_s": [round(r[0], 3) for r in runs]})
 
     for t in threads:
-        runs = {"trawl": [], "native": [], "limit": [], "duckdb": []}
+        runs = {"trawl": [], "native": [], "floor": [], "parse": [], "duckdb": []}
         counts = {}
         for _ in range(a.repeat):  # interleaved, so a slow spell of the machine hits every system alike
             cfg = trawl_config(work, "trawl-%d" % t, cdir, t)
@@ -172,9 +174,10 @@ def main():
             runs["trawl"].append((wall, rss))
             wall, rss, _ = measure([bench, "native", "--config", trawl_config(work, "trawl-%d" % t, cdir, t), "--workers", str(t)], cpus=t)
             runs["native"].append((wall, rss))
-            wall, rss, out = measure([bench, "limit", cdir, "--threads", str(t)], cpus=t)
-            runs["limit"].append((wall, rss))
-            counts["limit"] = json.loads(out)["records"]
+            for name, cmd in (("floor", "floor"), ("parse", "value-parse")):
+                wall, rss, out = measure([bench, cmd, cdir, "--threads", str(t)], cpus=t)
+                runs[name].append((wall, rss))
+                counts[name] = json.loads(out)["records"]
             if py:
                 out_pq = os.path.join(work, "duckdb-%d.parquet" % t)
                 sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=out_pq)
@@ -188,7 +191,8 @@ def main():
                 counts["duckdb"] = d["records"]
         add("trawl", t, runs["trawl"], n)
         add("native", t, runs["native"], n)
-        add("limit", t, runs["limit"], counts["limit"])
+        add("floor", t, runs["floor"], counts["floor"])
+        add("parse", t, runs["parse"], counts["parse"])
         if py:
             add("duckdb", t, runs["duckdb"], counts["duckdb"])
 
@@ -243,7 +247,8 @@ def main():
     for t in threads:
         if rate("duckdb", t):
             ratios["trawl/duckdb@%d" % t] = round(rate("trawl", t) / rate("duckdb", t), 2)
-        ratios["trawl/limit@%d" % t] = round(rate("trawl", t) / rate("limit", t), 2)
+        ratios["trawl/floor@%d" % t] = round(rate("trawl", t) / rate("floor", t), 2)
+        ratios["trawl/parse@%d" % t] = round(rate("trawl", t) / rate("parse", t), 2)
         ratios["native/trawl@%d" % t] = round(rate("native", t) / rate("trawl", t), 2)
     if len(threads) > 1:
         ratios["trawl %d/%d threads" % (threads[-1], threads[0])] = round(rate("trawl", threads[-1]) / rate("trawl", threads[0]), 2)

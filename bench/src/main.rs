@@ -1,8 +1,10 @@
 //! Benchmark helpers, driven by `bench/run.py`:
 //!
 //! - `gen`: a deterministic CloudTrail trail-bucket corpus (gzip'd, CloudTrail's layout);
-//! - `limit`: the floor any CloudTrail pipeline pays — inflate every file and parse every
-//!   record into a `serde_json::Value`, nothing else;
+//! - `floor`: what no CloudTrail pipeline can beat — inflate every file and find each
+//!   record's boundaries (trawl's own streaming reader), nothing else;
+//! - `value-parse`: a baseline — inflate every file and parse it into one
+//!   `serde_json::Value` (what a naive pipeline does; trawl outruns it);
 //! - `native`: `trawl run` with the cloudtrail mapper compiled natively instead of wasm, to
 //!   show what the sandbox costs;
 //! - `mapper`: the mapper alone on the same in-memory batches — compile, load from the
@@ -38,8 +40,14 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Inflates and parses every record into serde_json::Value.
-    Limit {
+    /// Inflates every file and finds each record's boundaries: the floor.
+    Floor {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Inflates and parses every file into one serde_json::Value: a baseline.
+    ValueParse {
         dir: PathBuf,
         #[arg(long, default_value_t = 1)]
         threads: usize,
@@ -76,7 +84,8 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
-        Cmd::Limit { dir, threads } => limit(&dir, threads),
+        Cmd::Floor { dir, threads } => per_file(&dir, threads, floor),
+        Cmd::ValueParse { dir, threads } => per_file(&dir, threads, value_parse),
         Cmd::Mapper { dir, batches, wasm, only, rounds, inline } => {
             let limits = trawl::mapper::MapperLimits { inline, ..Default::default() };
             mapper_costs(&dir, batches, wasm.as_deref(), only.as_deref(), rounds, limits)
@@ -307,7 +316,28 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn limit(dir: &Path, threads: usize) -> anyhow::Result<()> {
+/// Inflates `f` and finds its records' boundaries with trawl's reader: `(records, bytes)`.
+fn floor(f: &Path) -> anyhow::Result<(u64, u64)> {
+    let input = trawl::formats::compression::decompressed(std::fs::File::open(f)?)?;
+    let mut r = trawl::formats::cloudtrail::CloudTrailReader::new(input);
+    let (mut recs, mut bytes) = (0u64, 0u64);
+    while let Some(rec) = r.next_record()? {
+        recs += 1;
+        bytes += rec.bytes.len() as u64;
+    }
+    Ok((recs, bytes))
+}
+
+/// Inflates `f` and parses it into one `serde_json::Value`: `(records, bytes)`.
+fn value_parse(f: &Path) -> anyhow::Result<(u64, u64)> {
+    let mut buf = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(f)?).read_to_end(&mut buf)?;
+    let v: serde_json::Value = serde_json::from_slice(&buf)?;
+    Ok((v["Records"].as_array().map_or(0, |a| a.len() as u64), buf.len() as u64))
+}
+
+/// Runs `each` over every `.json.gz` file under `dir` on `threads` threads.
+fn per_file(dir: &Path, threads: usize, each: fn(&Path) -> anyhow::Result<(u64, u64)>) -> anyhow::Result<()> {
     let files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")).collect();
     let files = Arc::new(files);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -320,11 +350,9 @@ fn limit(dir: &Path, threads: usize) -> anyhow::Result<()> {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(f) = files.get(i) else { break };
-                    let mut buf = Vec::new();
-                    flate2::read::MultiGzDecoder::new(std::fs::File::open(f)?).read_to_end(&mut buf)?;
-                    bytes += buf.len() as u64;
-                    let v: serde_json::Value = serde_json::from_slice(&buf)?;
-                    recs += v["Records"].as_array().map_or(0, |a| a.len() as u64);
+                    let (r, b) = each(f)?;
+                    recs += r;
+                    bytes += b;
                 }
                 Ok((recs, bytes))
             })
@@ -336,6 +364,6 @@ fn limit(dir: &Path, threads: usize) -> anyhow::Result<()> {
         recs += r;
         bytes += b;
     }
-    println!("{}", json!({"records": recs, "uncompressed_bytes": bytes, "seconds": t.elapsed().as_secs_f64()}));
+    println!("{}", json!({"records": recs, "bytes": bytes, "seconds": t.elapsed().as_secs_f64()}));
     Ok(())
 }
