@@ -627,7 +627,10 @@ mod tests {
     use super::*;
     use crate::{
         OcsfEvent,
-        ocsf::{Account, Actor, ApiActivity, Authentication, Cloud, Metadata, RawEvent, ResourceDetails, Session, User},
+        ocsf::{
+            Account, Actor, ApiActivity, Authentication, Cloud, Database, DatastoreActivity, Enrichment, Metadata, NetworkActivity, NetworkConnectionInfo,
+            NetworkEndpoint, NetworkTraffic, Process, QueryInfo, RawEvent, ResourceDetails, Session, User,
+        },
     };
 
     /// The positional builder must produce exactly what serde_arrow produces.
@@ -692,6 +695,39 @@ mod tests {
         same_as_serde_arrow(&auth);
         same_as_serde_arrow(&[RawEvent { raw: "{}".into(), record_index: 7, ..Default::default() }]);
         same_as_serde_arrow::<ApiActivity>(&[]);
+    }
+
+    /// The classes of the VPC Flow Logs and Redshift mappers, with lists of structs
+    /// (`enrichments`), nested objects and required integers.
+    #[test]
+    fn network_and_datastore_activity_match_serde_arrow() {
+        let net: Vec<NetworkActivity> = (0..5)
+            .map(|n| NetworkActivity {
+                time: n as i64,
+                start_time_dt: (n % 2 == 0).then_some(n as i64),
+                src_endpoint: NetworkEndpoint { ip: Some(format!("10.0.0.{n}")), port: Some(443), instance_uid: (n == 1).then(|| "i-1".into()), ..Default::default() },
+                dst_endpoint: NetworkEndpoint { intermediate_ips: (n == 2).then(|| vec!["10.1.1.1".into()]), ..Default::default() },
+                connection_info: (n != 3).then(|| NetworkConnectionInfo { direction_id: n, protocol_num: Some(6), tcp_flags: (n == 4).then_some(18), ..Default::default() }),
+                traffic: Some(NetworkTraffic { bytes: Some(n as i64 * 1000), packets: Some(n as i64), ..Default::default() }),
+                action_id: n % 3,
+                enrichments: match n {
+                    0 => None,
+                    1 => Some(vec![]),
+                    _ => Some((0..n).map(|k| Enrichment { name: format!("e{k}"), value: "v".into(), data: "{}".into(), ..Default::default() }).collect()),
+                },
+                ..Default::default()
+            })
+            .collect();
+        same_as_serde_arrow(&net);
+        let ds: Vec<DatastoreActivity> = (0..3)
+            .map(|n| DatastoreActivity {
+                actor: Actor { process: Some(Process { pid: Some(n), ..Default::default() }), ..Default::default() },
+                database: (n != 1).then(|| Database { name: Some("dev".into()), type_id: 1, ..Default::default() }),
+                query_info: Some(QueryInfo { query_string: "select 1".repeat(n as usize), ..Default::default() }),
+                ..Default::default()
+            })
+            .collect();
+        same_as_serde_arrow(&ds);
     }
 
     /// Fields found by the remembered key address, by name when the order changes, and by

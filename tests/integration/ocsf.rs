@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use trawl::{mapper::BatchMapper, ocsf::Schema};
-use trawl_guest_sdk::{OcsfEvent, ocsf::{self, AccountChange, ApiActivity, Authentication, DetectionFinding}};
+use trawl_guest_sdk::{OcsfEvent, ocsf::{self, AccountChange, ApiActivity, Authentication, DatastoreActivity, DetectionFinding, NetworkActivity}};
 
 use crate::{
     common::{log_files, raw_batch_of, sample_trail},
@@ -33,7 +33,8 @@ fn the_sdk_classes_match_the_schema() {
     macro_rules! check {
         ($($t:ident),*) => {$({
             let uid = <$t as OcsfEvent>::CLASS_UID as i64;
-            let v = s.check_arrow(uid, &fields_of::<$t>(), PROFILES);
+            assert_eq!(&$t::PROFILES[..2], PROFILES, "{} profiles", stringify!($t));
+            let v = s.check_arrow(uid, &fields_of::<$t>(), $t::PROFILES);
             assert!(v.is_empty(), "{}: {}", stringify!($t), v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
             assert_eq!(Some($t::CAPTION), s.class_caption(uid), "{} caption", stringify!($t));
             assert_eq!($t::CATEGORY_UID as i64, uid / 1000, "{} category", stringify!($t));
@@ -48,7 +49,11 @@ fn the_sdk_classes_match_the_schema() {
             assert_eq!(e.category_name, s.category_caption(uid / 1000).unwrap());
         })*};
     }
-    check!(ApiActivity, Authentication, AccountChange, DetectionFinding);
+    check!(ApiActivity, Authentication, AccountChange, DetectionFinding, NetworkActivity, DatastoreActivity);
+    // The attributes of a profile are only allowed with it: Network Activity's action is
+    // security_control's.
+    let v = s.check_arrow(4001, &fields_of::<NetworkActivity>(), PROFILES);
+    assert!(v.iter().any(|v| v.path == "action_id"), "{v:?}");
     for (id, caption) in s.class_enum(0, "severity_id").unwrap() {
         assert_eq!(ocsf::severity::name(*id as i32), caption, "severity {id}");
     }
@@ -57,6 +62,28 @@ fn the_sdk_classes_match_the_schema() {
     }
     for (id, caption) in s.class_enum(2004, "status_id").unwrap() {
         assert_eq!(ocsf::finding_status::name(*id as i32), caption, "finding status {id}");
+    }
+    // The SDK's enums of objects and profiles, against the files that define them: the same
+    // ids, the same captions.
+    let read = |f: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(crate::common::repo().join("ocsf/schema-1.1.0").join(f)).unwrap()).unwrap() };
+    let dictionary = read("dictionary.json");
+    let enums: [(&str, serde_json::Value, &[(i32, &str)]); 10] = [
+        ("action_id", read("profiles/security_control.json")["attributes"]["action_id"].clone(), ocsf::action::ALL),
+        ("disposition_id", read("profiles/security_control.json")["attributes"]["disposition_id"].clone(), ocsf::disposition::ALL),
+        ("direction_id", dictionary["attributes"]["direction_id"].clone(), ocsf::direction::ALL),
+        ("boundary_id", dictionary["attributes"]["boundary_id"].clone(), ocsf::boundary::ALL),
+        ("protocol_ver_id", read("objects/network_connection_info.json")["attributes"]["protocol_ver_id"].clone(), ocsf::protocol_ver::ALL),
+        ("auth_protocol_id", dictionary["attributes"]["auth_protocol_id"].clone(), ocsf::auth_protocol::ALL),
+        ("user type_id", read("objects/user.json")["attributes"]["type_id"].clone(), ocsf::user_type::ALL),
+        ("database type_id", read("objects/database.json")["attributes"]["type_id"].clone(), ocsf::database_type::ALL),
+        ("databucket type_id", read("objects/databucket.json")["attributes"]["type_id"].clone(), ocsf::databucket_type::ALL),
+        ("datastore type_id", read("events/application/datastore_activity.json")["attributes"]["type_id"].clone(), ocsf::datastore_type::ALL),
+    ];
+    for (what, def, sdk) in enums {
+        let mut want: Vec<(i32, String)> = def["enum"].as_object().unwrap_or_else(|| panic!("{what}: no enum")).iter().map(|(id, v)| (id.parse().unwrap(), v["caption"].as_str().unwrap().to_string())).collect();
+        want.sort();
+        let got: Vec<(i32, String)> = sdk.iter().map(|(id, c)| (*id, c.to_string())).collect();
+        assert_eq!(got, want, "{what}");
     }
 }
 

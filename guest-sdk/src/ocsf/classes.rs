@@ -7,7 +7,8 @@ use crate::{MapError, OcsfEvent, RawRecord};
 /// here), then the class's own, then `unmapped`. It also generates the class constants, the
 /// caption of each `activity_id`, and [`new`](ApiActivity::new), which fills the
 /// classification attributes (`class_*`, `category_*`, `activity_*`, `type_*`, severity) so a
-/// mapper cannot get their captions or `type_uid` wrong. Adding a class is one invocation;
+/// mapper cannot get their captions or `type_uid` wrong. A class whose type has attributes
+/// of further profiles lists them (`profiles: ["security_control"]`). Adding a class is one invocation;
 /// `tests/integration/ocsf.rs` checks every generated type against the official schema
 /// (attribute names, types, required attributes, enum captions), so none can drift from it.
 macro_rules! ocsf_class {
@@ -17,6 +18,7 @@ macro_rules! ocsf_class {
             uid: $uid:literal, name: $snake:literal, caption: $caption:literal,
             category: ($cat_uid:literal, $cat_name:literal),
             activities: { $($act_id:literal => $act_name:literal),* $(,)? },
+            $(profiles: [$($profile:literal),* $(,)?],)?
         }
         { $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)? }
     ) => {
@@ -87,6 +89,10 @@ macro_rules! ocsf_class {
             pub const CATEGORY_NAME: &'static str = $cat_name;
             /// The `activity_id` values OCSF defines for the class (besides 0 and 99).
             pub const ACTIVITIES: &'static [i32] = &[$($act_id),*];
+            /// The profiles whose attributes the type has: `cloud` and `datetime` for every
+            /// class, and the class's own (`security_control` for Network Activity). Events
+            /// list them in `metadata.profiles`.
+            pub const PROFILES: &'static [&'static str] = &["cloud", "datetime" $($(, $profile)*)?];
 
             /// Caption of an `activity_id`.
             pub fn activity_name(id: i32) -> &'static str {
@@ -177,6 +183,14 @@ ocsf_class! {
         pub service: Option<Service>,
         /// HTTP details.
         pub http_request: Option<HttpRequest>,
+        /// [`auth_protocol`] id.
+        pub auth_protocol_id: Option<i32>,
+        /// Caption of `auth_protocol_id`, or the source's own name when it is Other (99).
+        pub auth_protocol: Option<String>,
+        /// Whether the logon came from another host.
+        pub is_remote: Option<bool>,
+        /// How long the session or the event lasted, in milliseconds.
+        pub duration: Option<i32>,
     }
 }
 
@@ -201,6 +215,8 @@ ocsf_class! {
         pub api: Option<Api>,
         /// The policy attached, detached or written.
         pub policy: Option<Policy>,
+        /// The user as the change left it (a renamed user's new name).
+        pub user_result: Option<User>,
         /// Where the call came from.
         pub src_endpoint: Option<NetworkEndpoint>,
         /// HTTP details.
@@ -224,6 +240,78 @@ ocsf_class! {
         pub api: Option<Api>,
         /// Resources the finding is about.
         pub resources: Option<Vec<ResourceDetails>>,
+    }
+}
+
+ocsf_class! {
+    /// Network Activity (4001), category Network Activity (4): connections and traffic, such as
+    /// a VPC flow log record. Has the `security_control` profile's `action` and `disposition`.
+    /// OCSF 1.1.0.
+    pub struct NetworkActivity {
+        uid: 4001, name: "network_activity", caption: "Network Activity",
+        category: (4, "Network Activity"),
+        activities: { 1 => "Open", 2 => "Close", 3 => "Reset", 4 => "Fail", 5 => "Refuse", 6 => "Traffic" },
+        profiles: ["security_control"],
+    }
+    {
+        /// The same instant as `start_time`, as a TIMESTAMP column (`datetime` profile).
+        pub start_time_dt: Option<i64>,
+        /// The same instant as `end_time`, as a TIMESTAMP column (`datetime` profile).
+        pub end_time_dt: Option<i64>,
+        /// The initiator of the connection (required).
+        pub src_endpoint: NetworkEndpoint,
+        /// The responder (required).
+        pub dst_endpoint: NetworkEndpoint,
+        /// Protocol, direction, boundary, TCP flags.
+        pub connection_info: Option<NetworkConnectionInfo>,
+        /// Bytes and packets.
+        pub traffic: Option<NetworkTraffic>,
+        /// [`action`] id: what the control did (required by `security_control`).
+        pub action_id: i32,
+        /// Caption of `action_id`.
+        pub action: Option<String>,
+        /// [`disposition`] id: the outcome.
+        pub disposition_id: Option<i32>,
+        /// Caption of `disposition_id`.
+        pub disposition: Option<String>,
+        /// Data from other sources about the event's attributes (e.g. the EC2 instance behind
+        /// an address).
+        pub enrichments: Option<Vec<Enrichment>>,
+    }
+}
+
+ocsf_class! {
+    /// Datastore Activity (6005), category Application Activity (6): reads, writes and queries
+    /// of a database or bucket, such as a Redshift query. OCSF 1.1.0.
+    pub struct DatastoreActivity {
+        uid: 6005, name: "datastore_activity", caption: "Datastore Activity",
+        category: (6, "Application Activity"),
+        activities: { 1 => "Read", 2 => "Update", 3 => "Connect", 4 => "Query", 5 => "Write", 6 => "Create", 7 => "Delete" },
+    }
+    {
+        /// Who did it (required).
+        pub actor: Actor,
+        /// Where it came from (required).
+        pub src_endpoint: NetworkEndpoint,
+        /// The endpoint hosting the datastore.
+        pub dst_endpoint: Option<NetworkEndpoint>,
+        /// The database (OCSF needs one of `database`, `databucket`, `table`).
+        pub database: Option<Database>,
+        /// The bucket.
+        pub databucket: Option<Databucket>,
+        /// The table.
+        pub table: Option<Table>,
+        /// The query, e.g. the SQL text.
+        pub query_info: Option<QueryInfo>,
+        /// [`datastore_type`] id: what kind of resource.
+        pub type_id: Option<i32>,
+        /// Caption of `type_id`.
+        #[serde(rename = "type")]
+        pub type_: Option<String>,
+        /// The API call (the `cloud` profile's `api`).
+        pub api: Option<Api>,
+        /// HTTP details.
+        pub http_request: Option<HttpRequest>,
     }
 }
 

@@ -121,6 +121,19 @@ pub struct Actor {
     /// The identity provider that authenticated the user (SAML, web identity, Identity
     /// Center).
     pub idp: Option<Idp>,
+    /// The process that acted, such as the database backend serving a session (its `pid`).
+    pub process: Option<Process>,
+}
+
+/// `process` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Process {
+    /// Process id, e.g. a Redshift session's backend `pid`.
+    pub pid: Option<i32>,
+    /// Process name.
+    pub name: Option<String>,
+    /// Unique process id.
+    pub uid: Option<String>,
 }
 
 /// `idp` object.
@@ -236,6 +249,132 @@ pub struct NetworkEndpoint {
     pub svc_name: Option<String>,
     /// Unique id, such as the VPC endpoint a request came through.
     pub uid: Option<String>,
+    /// TCP/UDP port (`port_t`: 0–65535).
+    pub port: Option<i32>,
+    /// Host name (`hostname_t`).
+    pub hostname: Option<String>,
+    /// The VM instance, e.g. an EC2 instance id.
+    pub instance_uid: Option<String>,
+    /// The network interface, e.g. an ENI id.
+    pub interface_uid: Option<String>,
+    /// The network interface's name.
+    pub interface_name: Option<String>,
+    /// The VPC.
+    pub vpc_uid: Option<String>,
+    /// The subnet.
+    pub subnet_uid: Option<String>,
+    /// The network zone or LAN segment; trawl puts an instance's Availability Zone here.
+    pub zone: Option<String>,
+}
+
+/// `network_connection_info` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkConnectionInfo {
+    /// Connection id.
+    pub uid: Option<String>,
+    /// [`direction`](super::direction) id (required).
+    pub direction_id: i32,
+    /// Caption of `direction_id`.
+    pub direction: Option<String>,
+    /// [`boundary`](super::boundary) id: which boundary the traffic crossed.
+    pub boundary_id: Option<i32>,
+    /// Caption of `boundary_id`.
+    pub boundary: Option<String>,
+    /// IANA protocol number (6 TCP, 17 UDP, …).
+    pub protocol_num: Option<i32>,
+    /// IANA protocol name in lower case (`tcp`, `udp`, `icmp`, …).
+    pub protocol_name: Option<String>,
+    /// [`protocol_ver`](super::protocol_ver) id: the IP version.
+    pub protocol_ver_id: Option<i32>,
+    /// Caption of `protocol_ver_id`.
+    pub protocol_ver: Option<String>,
+    /// TCP header flags (the OR of the flags seen, as VPC Flow Logs report them).
+    pub tcp_flags: Option<i32>,
+}
+
+/// `network_traffic` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkTraffic {
+    /// Bytes, in and out.
+    pub bytes: Option<i64>,
+    /// Bytes in.
+    pub bytes_in: Option<i64>,
+    /// Bytes out.
+    pub bytes_out: Option<i64>,
+    /// Packets, in and out.
+    pub packets: Option<i64>,
+    /// Packets in.
+    pub packets_in: Option<i64>,
+    /// Packets out.
+    pub packets_out: Option<i64>,
+}
+
+/// `enrichment` object: data from an external source about one attribute of the event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Enrichment {
+    /// The attribute enriched, e.g. `src_endpoint.instance_uid` (required).
+    pub name: String,
+    /// The attribute's value (required).
+    pub value: String,
+    /// The enrichment data as JSON text (`json_t`, required).
+    pub data: String,
+    /// Where the data came from, e.g. `ec2:DescribeInstances`.
+    pub provider: Option<String>,
+    /// What kind of enrichment, e.g. `instance`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+}
+
+/// `database` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Database {
+    /// Database name.
+    pub name: Option<String>,
+    /// Database id.
+    pub uid: Option<String>,
+    /// [`database_type`](super::database_type) id (required).
+    pub type_id: i32,
+    /// Caption of `type_id`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+}
+
+/// `databucket` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Databucket {
+    /// Bucket name.
+    pub name: Option<String>,
+    /// Bucket id, e.g. its ARN.
+    pub uid: Option<String>,
+    /// [`databucket_type`](super::databucket_type) id (required).
+    pub type_id: i32,
+    /// Caption of `type_id`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+}
+
+/// `table` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Table {
+    /// Table name.
+    pub name: Option<String>,
+    /// Table id.
+    pub uid: Option<String>,
+}
+
+/// `query_info` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct QueryInfo {
+    /// The query's text, e.g. the SQL statement (required).
+    pub query_string: String,
+    /// Query id.
+    pub uid: Option<String>,
+    /// Query name.
+    pub name: Option<String>,
+    /// When the query ran.
+    pub query_time: Option<i64>,
+    /// Bytes the query returned or touched.
+    pub bytes: Option<i64>,
 }
 
 /// `http_request` object.

@@ -614,7 +614,7 @@ impl<'a> Record<'a> {
     }
 
     fn actor(&self) -> Actor {
-        let mut actor = Actor { user: self.user(), session: self.session(), invoked_by: text(&self.identity.invoked_by), idp: self.idp() };
+        let mut actor = Actor { user: self.user(), session: self.session(), invoked_by: text(&self.identity.invoked_by), idp: self.idp(), process: None };
         if actor.user.is_none() && actor.session.is_none() && actor.invoked_by.is_none() {
             // No userIdentity at all (some AWS service events): the account it happened in
             // is all that is known of who acted.
