@@ -40,6 +40,21 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes a deterministic VPC Flow Logs corpus of N records under DIR: gzip'd text files in
+    /// the flow-log layout, a v5 custom format with its header line.
+    GenVpc {
+        #[arg(long)]
+        records: u64,
+        #[arg(long, default_value_t = 20_000)]
+        records_per_file: u64,
+        /// The network interfaces the flows belong to, as JSON `[{"interface_id", "instance_id",
+        /// "private_ip", "vpc_id", "subnet_id"}]` (e.g. of moto instances, so enrichment finds
+        /// them); default: 64 made-up ones.
+        #[arg(long)]
+        interfaces: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Inflates every file and finds each record's boundaries: the floor.
     Floor {
         dir: PathBuf,
@@ -84,6 +99,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
+        Cmd::GenVpc { records, records_per_file, interfaces, out } => generate_vpc(records, records_per_file, interfaces.as_deref(), &out),
         Cmd::Floor { dir, threads } => per_file(&dir, threads, floor),
         Cmd::ValueParse { dir, threads } => per_file(&dir, threads, value_parse),
         Cmd::Mapper { dir, batches, wasm, only, rounds, inline } => {
@@ -316,10 +332,15 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Inflates `f` and finds its records' boundaries with trawl's reader: `(records, bytes)`.
+/// Inflates `f` and finds its records' boundaries with trawl's reader for its format
+/// (CloudTrail JSON, or the lines of a VPC Flow Logs file): `(records, bytes)`.
 fn floor(f: &Path) -> anyhow::Result<(u64, u64)> {
     let input = trawl::formats::compression::decompressed(std::fs::File::open(f)?)?;
-    let mut r = trawl::formats::cloudtrail::CloudTrailReader::new(input);
+    let mut r: Box<dyn trawl::formats::RecordReader> = if f.to_string_lossy().ends_with(".log.gz") {
+        Box::new(trawl::formats::delimited::DelimitedReader::new(input, |l| l.starts_with(b"version ") || l.starts_with(b"account-id "), "VPC Flow Logs file"))
+    } else {
+        Box::new(trawl::formats::cloudtrail::CloudTrailReader::new(input))
+    };
     let (mut recs, mut bytes) = (0u64, 0u64);
     while let Some(rec) = r.next_record()? {
         recs += 1;
@@ -336,9 +357,9 @@ fn value_parse(f: &Path) -> anyhow::Result<(u64, u64)> {
     Ok((v["Records"].as_array().map_or(0, |a| a.len() as u64), buf.len() as u64))
 }
 
-/// Runs `each` over every `.json.gz` file under `dir` on `threads` threads.
+/// Runs `each` over every `.json.gz` and `.log.gz` file under `dir` on `threads` threads.
 fn per_file(dir: &Path, threads: usize, each: fn(&Path) -> anyhow::Result<(u64, u64)>) -> anyhow::Result<()> {
-    let files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz")).collect();
+    let files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.to_string_lossy().ends_with(".json.gz") || p.to_string_lossy().ends_with(".log.gz")).collect();
     let files = Arc::new(files);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t = Instant::now();
@@ -365,5 +386,108 @@ fn per_file(dir: &Path, threads: usize, each: fn(&Path) -> anyhow::Result<(u64, 
         bytes += b;
     }
     println!("{}", json!({"records": recs, "bytes": bytes, "seconds": t.elapsed().as_secs_f64()}));
+    Ok(())
+}
+
+/// One network interface flows are logged for.
+#[derive(serde::Deserialize, serde::Serialize, Clone)]
+struct Interface {
+    interface_id: String,
+    instance_id: String,
+    private_ip: String,
+    vpc_id: String,
+    subnet_id: String,
+}
+
+/// The v5 custom format the corpus uses (every v2–v5 field, in the order AWS's console lists
+/// them for a custom format).
+const VPC_FIELDS: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path";
+
+fn vpc_record(rng: &mut Rng, ifs: &[Interface], start: u64, line: &mut String) {
+    use std::fmt::Write as _;
+    let i = rng.pick(ifs);
+    line.clear();
+    let status = rng.below(100);
+    if status < 3 {
+        // NODATA / SKIPDATA: no traffic, `-` in most fields.
+        let s = if status < 2 { "NODATA" } else { "SKIPDATA" };
+        let _ = write!(line, "5 {ACCOUNT} {} - - - - - - - {start} {} - {s} {} {} {} - - - - us-east-1 use1-az1 - - - - - -", i.interface_id, start + 60, i.vpc_id, i.subnet_id, i.instance_id);
+        return;
+    }
+    let egress = rng.below(2) == 0;
+    let v6 = rng.below(20) == 0;
+    let remote = if v6 {
+        format!("2600:1f18:{:x}:{:x}::{:x}", rng.below(65536), rng.below(65536), rng.below(65536))
+    } else if rng.below(3) == 0 {
+        format!("10.0.{}.{}", rng.below(256), 1 + rng.below(254))
+    } else {
+        format!("{}.{}.{}.{}", rng.pick(&[52u64, 54, 3, 18, 34, 35, 198, 203, 185, 91]), rng.below(256), rng.below(256), 1 + rng.below(254))
+    };
+    let local = if v6 { format!("2600:1f18:abcd:{:x}::{:x}", rng.below(16), rng.below(65536)) } else { i.private_ip.clone() };
+    let proto = match rng.below(100) { 0..=79 => 6, 80..=96 => 17, _ => 1 };
+    let service = *rng.pick(&[443u64, 443, 443, 80, 22, 3389, 53, 5432, 6379, 8080, 9200]);
+    let ephemeral = 32768 + rng.below(28232);
+    let (src, dst, sport, dport) = if egress { (&local, &remote, ephemeral, service) } else { (&remote, &local, ephemeral, service) };
+    let (sport, dport) = if proto == 1 { (0, 0) } else { (sport, dport) };
+    let packets = 1 + rng.below(200);
+    let bytes = packets * (40 + rng.below(1400));
+    let action = if rng.below(4) == 0 { "REJECT" } else { "ACCEPT" };
+    let flags = if proto == 6 { *rng.pick(&[2u64, 18, 19, 3, 1, 4]) } else { 0 };
+    let begin = start + rng.below(50);
+    let _ = write!(
+        line,
+        "5 {ACCOUNT} {} {src} {dst} {sport} {dport} {proto} {packets} {bytes} {begin} {} {action} OK {} {} {} {flags} {} {src} {dst} us-east-1 use1-az1 - - {} - {} {}",
+        i.interface_id,
+        begin + 5 + rng.below(55),
+        i.vpc_id,
+        i.subnet_id,
+        i.instance_id,
+        if v6 { "IPv6" } else { "IPv4" },
+        if !egress && rng.below(10) == 0 { "S3" } else { "-" },
+        if egress { "egress" } else { "ingress" },
+        if egress { *rng.pick(&["1", "8", "2"]) } else { "-" },
+    );
+}
+
+fn generate_vpc(records: u64, per_file: u64, interfaces: Option<&Path>, out: &Path) -> anyhow::Result<()> {
+    let mut rng = Rng(0xF10A_10C5_0000_0005);
+    let ifs: Vec<Interface> = match interfaces {
+        Some(p) => serde_json::from_slice(&std::fs::read(p)?)?,
+        None => (0..64u64)
+            .map(|k| Interface {
+                interface_id: format!("eni-{:017x}", 0x0a1b2c3d4e5f6000 + k),
+                instance_id: format!("i-{:017x}", 0x0123456789ab0000 + k),
+                private_ip: format!("10.0.{}.{}", k / 16, 10 + k % 16),
+                vpc_id: "vpc-0a1b2c3d4e5f60789".into(),
+                subnet_id: format!("subnet-0{:016x}", 0x1111 + k / 16),
+            })
+            .collect(),
+    };
+    anyhow::ensure!(!ifs.is_empty(), "no interfaces");
+    let (mut n, mut file, mut raw_bytes) = (0u64, 0u64, 0u64);
+    let mut line = String::new();
+    while n < records {
+        let day = 8 + (file % 3);
+        let dir = out.join(format!("AWSLogs/{ACCOUNT}/vpcflowlogs/us-east-1/2024/10/{day:02}"));
+        std::fs::create_dir_all(&dir)?;
+        let count = per_file.min(records - n);
+        let start = 1_728_345_600 + (day - 8) * 86_400 + (file % 1440) * 60;
+        let (hh, mm) = ((file % 1440) / 60, file % 60);
+        let path = dir.join(format!("{ACCOUNT}_vpcflowlogs_us-east-1_fl-0123456789abcdef0_202410{day:02}T{hh:02}{mm:02}Z_{file:08x}.log.gz"));
+        let mut gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(std::fs::File::create(path)?), flate2::Compression::new(6));
+        gz.write_all(VPC_FIELDS.as_bytes())?;
+        gz.write_all(b"\n")?;
+        raw_bytes += VPC_FIELDS.len() as u64 + 1;
+        for _ in 0..count {
+            vpc_record(&mut rng, &ifs, start, &mut line);
+            gz.write_all(line.as_bytes())?;
+            gz.write_all(b"\n")?;
+            raw_bytes += line.len() as u64 + 1;
+        }
+        gz.finish()?;
+        n += count;
+        file += 1;
+    }
+    println!("{}", json!({"records": n, "files": file, "uncompressed_bytes": raw_bytes, "fields": VPC_FIELDS}));
     Ok(())
 }
