@@ -271,6 +271,15 @@ impl SourceContext<'_> {
         self.end_row(unit);
     }
 
+    /// Adds one record with its unit context and the enrichment the source attaches to it
+    /// (ABI 1.3: JSON from what the host fetched, e.g. the instances behind a flow's
+    /// addresses). Equal enrichments are stored once per batch.
+    pub fn push_enriched(&mut self, unit: &mut UnitHandle, raw: &[u8], index: u64, offset: u64, context: Option<&[u8]>, enrichment: Option<&[u8]>) {
+        self.start_row(unit);
+        self.builder.push_full(&unit.info, raw, index, offset, unit.ingest_ms, context, enrichment);
+        self.end_row(unit);
+    }
+
     /// A batch holds records of one source kind (the kind picks the mapper of a source that
     /// reads several): flushes first when this unit's kind differs from the batch's.
     fn start_row(&mut self, unit: &UnitHandle) {

@@ -217,6 +217,7 @@ sources! {
     "sqs" => Sqs(sqs::SqsConfig): "CloudTrail log objects announced by S3 notifications on an SQS queue",
     #[cfg(feature = "cloudtrail")]
     "cloudtrail_lookup" => CloudtrailLookup(cloudtrail_lookup::CloudTrailLookupConfig): "CloudTrail management events through the LookupEvents API (90 days)",
+    "vpc_flow" => VpcFlow(vpc_flow::VpcFlowConfig): "VPC Flow Logs in S3 (text or Parquet, either layout), enriched with the EC2 instances behind the addresses",
     "redshift_audit" => RedshiftAudit(redshift_audit::RedshiftAuditConfig): "Redshift audit logs (connection, user, user activity) of the clusters, from the buckets they log to",
 }
 
@@ -301,7 +302,7 @@ mod tests {
     fn each_registered_type_round_trips_through_the_config() {
         let minimal = |t: &str| match t {
             "cloudtrail_files" => "path = \"x\"",
-            "cloudtrail_s3" => "bucket = \"b\"",
+            "cloudtrail_s3" | "vpc_flow" => "bucket = \"b\"",
             _ => "",
         };
         for (t, about) in SOURCE_TYPES {
