@@ -322,7 +322,8 @@ mod fetch {
         /// The inventory of `region` of the connector's account, fetched if it is not cached
         /// or older than the TTL.
         pub fn get(&self, region: &str) -> Arc<Inventory> {
-            let key = format!("{}\u{1f}{}\u{1f}{region}", self.connector, self.session.account_id);
+            let endpoint = self.session.endpoint("ec2").unwrap_or_default();
+            let key = format!("{}\u{1f}{}\u{1f}{region}\u{1f}{endpoint}", self.connector, self.session.account_id);
             // Held while fetching: two sources of one connector fetch once.
             let mut cache = CACHE.lock().expect("not poisoned");
             if let Some((at, inv)) = cache.get(&key)
