@@ -33,7 +33,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Checkpoint, ConnectorDefaults, DayRange, ProbeOutcome, ProbeRow, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
+    Checkpoint, ConnectorDefaults, DayRange, ProbeRow, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
     common::{
         ingest,
         s3::{AwsLogsLayout, S3Fetcher, is_account},
@@ -380,9 +380,9 @@ impl SourceSpec for RedshiftAuditConfig {
         #[cfg(feature = "redshift")]
         if self.location() == Location::Discover {
             return match probe_session(aws).and_then(|s| discovery::probe_clusters(self, connector, s).map(|r| (s, r))) {
-                Err(e) => vec![ProbeRow { target: None, outcome: ProbeOutcome::Failed(e) }],
+                Err(e) => vec![ProbeRow { target: None, outcome: super::ProbeOutcome::Failed(e) }],
                 Ok((session, (detail, clusters))) => {
-                    let mut rows = vec![ProbeRow { target: None, outcome: ProbeOutcome::Ok(detail) }];
+                    let mut rows = vec![ProbeRow { target: None, outcome: super::ProbeOutcome::Ok(detail) }];
                     rows.extend(clusters.iter().map(|c| discovery::probe_cluster(self, session, c)));
                     rows
                 }
