@@ -678,7 +678,7 @@ mod tests {
                     1 => Some(vec![]),
                     _ => Some((0..n).map(|k| ResourceDetails { uid: Some(format!("r{k}")), ..Default::default() }).collect()),
                 },
-                cloud: Cloud { provider: "AWS".into(), region: Some("us-east-1".into()), account: None },
+                cloud: Cloud { provider: "AWS".into(), region: Some("us-east-1".into()), account: None, zone: None },
                 metadata: Metadata {
                     version: "1.1.0".into(),
                     labels: (n == 4).then(|| vec!["privileged-role".into(), "x".into()]),

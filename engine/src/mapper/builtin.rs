@@ -5,6 +5,8 @@
 pub const BUILTIN_MAPPERS: &[(&str, &[u8])] = &[
     ("cloudtrail", include_bytes!("../../../mappers/dist/cloudtrail.wasm")),
     ("passthrough", include_bytes!("../../../mappers/dist/passthrough.wasm")),
+    ("redshift", include_bytes!("../../../mappers/dist/redshift.wasm")),
+    ("vpc_flow", include_bytes!("../../../mappers/dist/vpc_flow.wasm")),
 ];
 
 /// The module bytes of builtin mapper `name`.

@@ -23,6 +23,8 @@ pub struct Cloud {
     pub region: Option<String>,
     /// The account the event belongs to.
     pub account: Option<Account>,
+    /// The Availability Zone, e.g. a VPC flow log record's `az-id`.
+    pub zone: Option<String>,
 }
 
 /// `product` object.
@@ -58,6 +60,8 @@ pub struct Metadata {
     pub event_code: Option<String>,
     /// The logging service that delivered the event, e.g. `CloudTrail`.
     pub log_provider: Option<String>,
+    /// The version of the source's log format, e.g. a VPC flow log record's version.
+    pub log_version: Option<String>,
     /// The original event time as the source wrote it.
     pub original_time: Option<String>,
     /// Correlation id (CloudTrail `sharedEventID`).

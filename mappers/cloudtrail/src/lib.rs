@@ -669,6 +669,7 @@ impl<'a> Record<'a> {
                 type_: Some("AWS Account".into()),
                 type_id: Some(10),
             }),
+            zone: None,
         }
     }
 
@@ -688,6 +689,7 @@ impl<'a> Record<'a> {
             correlation_uid: self.s(k::SHARED_EVENT_ID),
             profiles: Some(vec!["cloud".into(), "datetime".into()]),
             labels: None,
+            log_version: None,
         }
     }
 
