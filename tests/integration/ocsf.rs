@@ -1,6 +1,6 @@
 //! OCSF 1.1.0 conformance, checked against the official schema (`trawl::ocsf::Schema`): the
 //! guest SDK's class types (attribute names, Arrow types, required attributes, enum
-//! captions), and every row the cloudtrail mapper writes.
+//! captions), and every row the standard mappers write for the samples.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use trawl_guest_sdk::{OcsfEvent, ocsf::{self, AccountChange, ApiActivity, Authen
 
 use crate::{
     common::{log_files, raw_batch_of, sample_trail},
-    golden::{CONNECTOR, load_builtin},
+    golden::{CONNECTOR, load_builtin, redshift_files, sample_log_batch, vpc_flow_files},
 };
 
 fn schema() -> Schema {
@@ -165,4 +165,39 @@ fn every_row_passes_the_schema_check() {
         }
     }
     assert!(rows >= 2 * (11 + 54), "{rows} rows checked");
+}
+
+/// Every row the vpc_flow and redshift mappers write for their samples (flow logs enriched as
+/// the source enriches them), and every event of their goldens, passes the strict check
+/// against the official OCSF 1.1.0 schema, with the profiles each event lists.
+#[test]
+fn every_vpc_flow_and_redshift_row_passes_the_schema_check() {
+    let schema = schema();
+    let mut rows = std::collections::BTreeMap::<&str, usize>::new();
+    for (mapper, files) in [("vpc_flow", vpc_flow_files()), ("redshift", redshift_files())] {
+        let m = load_builtin(mapper);
+        for f in files {
+            let (batch, _) = sample_log_batch(&f);
+            let mapped = m.map(&batch).unwrap();
+            for rec in mapped.to_json(&batch).as_array().unwrap() {
+                for e in rec["events"].as_array().unwrap() {
+                    *rows.entry(mapper).or_default() += 1;
+                    assert_eq!(e["cloud"]["account"]["name"], CONNECTOR, "{}", f.display());
+                    let v = schema.validate(e);
+                    assert!(v.is_empty(), "{} record {}: {}\n{e:#}", f.display(), rec["record_index"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+                }
+            }
+        }
+    }
+    for dir in ["tests/golden/vpc-flow", "tests/golden/redshift"] {
+        for g in std::fs::read_dir(crate::common::repo().join(dir)).unwrap() {
+            let path = g.unwrap().path();
+            let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            for e in golden.as_array().unwrap().iter().flat_map(|r| r["events"].as_array().unwrap()) {
+                let v = schema.validate(e);
+                assert!(v.is_empty(), "{}: {}", path.display(), v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+            }
+        }
+    }
+    assert!(rows["vpc_flow"] >= 25 && rows["redshift"] >= 20, "{rows:?}");
 }

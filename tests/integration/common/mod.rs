@@ -87,6 +87,94 @@ pub fn raw_batch_of(file: &Path, connector: &str) -> RawBatch {
     b.finish(1)
 }
 
+/// The VPC Flow Logs samples (`examples/data/vpc-flow`, see its README).
+pub fn vpc_flow_samples() -> PathBuf {
+    repo().join("examples/data/vpc-flow")
+}
+
+/// The Redshift audit log samples (`examples/data/redshift`, see its README).
+pub fn redshift_samples() -> PathBuf {
+    repo().join("examples/data/redshift")
+}
+
+/// The files under `dir` that `keep` takes, sorted.
+pub fn files_where(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir(dir).into_iter().filter(|p| keep(p)).collect();
+    v.sort();
+    v
+}
+
+/// A record a reader refused (the source dead-letters it): its index and the reason.
+pub type Refused = (u64, String);
+
+/// The EC2 instances and account alias the VPC Flow Logs samples' enrichment assumes (listed
+/// in `examples/data/vpc-flow/README.md`), as `ec2:DescribeInstances` and
+/// `iam:ListAccountAliases` would give them.
+pub fn sample_inventory() -> std::sync::Arc<trawl::sources::vpc_flow::enrich::Inventory> {
+    use trawl::sources::vpc_flow::enrich::{Instance, Interface, Inventory};
+    let (vpc, subnet_a, subnet_b) = ("vpc-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60011", "subnet-0a1b2c3d4e5f60012");
+    let instance = |n: u32, name: &str, ami: &str, az: &str, subnet: &str, addresses: &[&str]| Instance {
+        id: format!("i-0a1b2c3d4e5f6000{n}"),
+        name: Some(name.into()),
+        image_id: Some(ami.into()),
+        az: Some(az.into()),
+        vpc_id: Some(vpc.into()),
+        subnet_id: Some(subnet.into()),
+        interfaces: vec![Interface {
+            id: Some(format!("eni-0a1b2c3d4e5f6000{n}")),
+            vpc_id: Some(vpc.into()),
+            subnet_id: Some(subnet.into()),
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+        }],
+    };
+    let instances = vec![
+        instance(1, "web-1", "ami-0abcdef1234567890", "us-east-1a", subnet_a, &["10.0.1.15", "203.0.113.15"]),
+        instance(2, "db-1", "ami-0fedcba9876543210", "us-east-1b", subnet_b, &["10.0.2.30"]),
+        instance(3, "api-1", "ami-0abcdef1234567890", "us-east-1a", subnet_a, &["10.0.1.40", "2600:1f18:abcd:1200::15"]),
+    ];
+    std::sync::Arc::new(Inventory::new(instances, Some("prod-main".into()), 1000))
+}
+
+/// The raw batch of one VPC Flow Logs or Redshift audit log file, read as the `vpc_flow` and
+/// `redshift_audit` sources read it: flow logs with `delimited.rs` (the header line, found by
+/// the source's `is_header`, is every record's unit context) and, with `inventory`, each
+/// record enriched by the source's enricher; audit logs with the source's `AuditReader`
+/// (one line per connection or user log record, `pattern_lines.rs` for the user activity
+/// log's multi-line queries; the log type as the unit context). Records the reader refuses
+/// are returned beside the batch, as the source dead-letters them.
+pub fn raw_log_batch(file: &Path, connector: &str, inventory: Option<std::sync::Arc<trawl::sources::vpc_flow::enrich::Inventory>>) -> (RawBatch, Vec<Refused>) {
+    use trawl::formats::{FormatError, RecordReader, delimited::DelimitedReader};
+    use trawl::sources::{redshift_audit, vpc_flow};
+    let object = file.strip_prefix(repo()).unwrap_or(file).display().to_string();
+    let stream = decompressed(std::fs::File::open(file).unwrap()).unwrap();
+    let mut enricher = vpc_flow::enrich::Enricher::new();
+    let (info, mut reader): (ObjectInfo, Box<dyn RecordReader>) = if let Some(f) = redshift_audit::parse_name(&object) {
+        let info = ObjectInfo { connector: connector.into(), source_kind: redshift_audit::KIND, aws_account_id: Some(f.account), region: Some(f.region), object };
+        (info, Box::new(redshift_audit::AuditReader::new(stream, f.log_type)))
+    } else {
+        assert!(vpc_flow::is_flow_file(&object), "{object} is neither a flow log nor a Redshift audit log");
+        enricher.set_inventory(inventory);
+        let (aws_account_id, region) = vpc_flow::account_region(&object);
+        let info = ObjectInfo { connector: connector.into(), source_kind: vpc_flow::KIND, aws_account_id, region, object };
+        (info, Box::new(DelimitedReader::new(stream, vpc_flow::is_header, "VPC flow log")))
+    };
+    let mut b = RawBatchBuilder::new();
+    let mut refused = Vec::new();
+    loop {
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                let context = reader.context();
+                let enrichment = context.and_then(|h| enricher.enrich(h, &rec.bytes));
+                b.push_full(&info, &rec.bytes, rec.index, rec.offset, 1_700_000_000_000, context, enrichment);
+            }
+            Ok(None) => break,
+            Err(FormatError::BadRecord { detail, record: Some(rec), .. }) => refused.push((rec.index, detail)),
+            Err(e) => panic!("{}: {e}", file.display()),
+        }
+    }
+    (b.finish(1), refused)
+}
+
 /// A scratch directory with a config, in which the `trawl` binary runs.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
