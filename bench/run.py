@@ -113,6 +113,99 @@ SELECT count(*) FROM read_parquet('{out}');
 """
 
 
+# VPC Flow Logs → the OCSF Network Activity columns trawl's vpc_flow mapper writes, the same
+# work in DuckDB: read the space-delimited text with its header, '-' as null.
+DUCKDB_VPC_SQL = """
+SET threads = {threads};
+SET preserve_insertion_order = false;
+SET enable_progress_bar = false;
+COPY (
+  SELECT
+    coalesce(r."end", r."start") * 1000 AS time,
+    4001 AS class_uid, 4 AS category_uid, 6 AS activity_id, 400106 AS type_uid, 1 AS severity_id,
+    r."start" * 1000 AS start_time, r."end" * 1000 AS end_time,
+    CASE r.action WHEN 'ACCEPT' THEN 1 WHEN 'REJECT' THEN 2 ELSE 0 END AS action_id,
+    CASE r.action WHEN 'ACCEPT' THEN 'Allowed' WHEN 'REJECT' THEN 'Denied' ELSE NULL END AS action,
+    struct_pack(ip := r.srcaddr, port := r.srcport, interface_uid := r."interface-id", instance_uid := r."instance-id",
+                vpc_uid := r."vpc-id", subnet_uid := r."subnet-id") AS src_endpoint,
+    struct_pack(ip := r.dstaddr, port := r.dstport) AS dst_endpoint,
+    struct_pack(protocol_num := r.protocol, tcp_flags := r."tcp-flags", direction := r."flow-direction") AS connection_info,
+    struct_pack(bytes := r.bytes, packets := r.packets) AS traffic,
+    struct_pack(provider := 'AWS', region := r.region, zone := r."az-id", account := struct_pack(uid := r."account-id", name := 'bench')) AS cloud,
+    struct_pack(version := '1.1.0', product := struct_pack(name := 'Amazon VPC', vendor_name := 'AWS', version := CAST(r.version AS VARCHAR)),
+                log_name := r."log-status") AS metadata
+  FROM read_csv('{glob}', delim = ' ', header = true, nullstr = '-', compression = 'gzip',
+                columns = {{'version': 'INTEGER', 'account-id': 'VARCHAR', 'interface-id': 'VARCHAR', 'srcaddr': 'VARCHAR',
+                  'dstaddr': 'VARCHAR', 'srcport': 'INTEGER', 'dstport': 'INTEGER', 'protocol': 'INTEGER', 'packets': 'BIGINT',
+                  'bytes': 'BIGINT', 'start': 'BIGINT', 'end': 'BIGINT', 'action': 'VARCHAR', 'log-status': 'VARCHAR',
+                  'vpc-id': 'VARCHAR', 'subnet-id': 'VARCHAR', 'instance-id': 'VARCHAR', 'tcp-flags': 'INTEGER', 'type': 'VARCHAR',
+                  'pkt-srcaddr': 'VARCHAR', 'pkt-dstaddr': 'VARCHAR', 'region': 'VARCHAR', 'az-id': 'VARCHAR',
+                  'sublocation-type': 'VARCHAR', 'sublocation-id': 'VARCHAR', 'pkt-src-aws-service': 'VARCHAR',
+                  'pkt-dst-aws-service': 'VARCHAR', 'flow-direction': 'VARCHAR', 'traffic-path': 'INTEGER'}}) r
+) TO '{out}' (FORMAT parquet, COMPRESSION zstd);
+SELECT count(*) FROM read_parquet('{out}');
+"""
+
+
+MOTO_SETUP = """
+import boto3, json, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+ec2, iam = boto3.client("ec2", **kw), boto3.client("iam", **kw)
+image = ec2.describe_images()["Images"][0]["ImageId"]
+out = []
+for k in range(int(sys.argv[2])):
+    r = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                          TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web-%d" % k}]}])
+    i = r["Instances"][0]
+    eni = i["NetworkInterfaces"][0]
+    out.append({"interface_id": eni["NetworkInterfaceId"], "instance_id": i["InstanceId"], "private_ip": i["PrivateIpAddress"],
+                "vpc_id": i["VpcId"], "subnet_id": i["SubnetId"]})
+iam.create_account_alias(AccountAlias="bench-prod")
+json.dump(out, open(sys.argv[3], "w"))
+"""
+
+
+def moto_inventory(work, instances):
+    """Starts moto_server with `instances` EC2 instances (Name tags, ENIs) and an account alias,
+    for the vpc_flow source's enrichment; returns (process, endpoint, interfaces JSON path)."""
+    import socket
+    venv = os.path.join(ROOT, ".venv", "bin")
+    if not os.path.exists(os.path.join(venv, "moto_server")):
+        print("warning: no .venv/bin/moto_server (tests/run.sh installs it); VPC Flow runs without enrichment", file=sys.stderr)
+        return None
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    proc = subprocess.Popen([os.path.join(venv, "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = "http://127.0.0.1:%d" % port
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    path = os.path.join(work, "vpc-interfaces.json")
+    sh([os.path.join(venv, "python"), "-c", MOTO_SETUP, endpoint, str(instances), path], stdout=subprocess.DEVNULL)
+    return proc, endpoint, path
+
+
+def vpc_config(work, name, corpus_dir, workers, endpoint):
+    """A vpc_flow run over the local corpus; enriched from `endpoint` (moto) when given."""
+    run = os.path.join(work, name)
+    for sub in ("lake", "state/state.redb", "state/dead-letter"):
+        p = os.path.join(run, sub)
+        shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else (os.path.exists(p) and os.remove(p))
+    os.makedirs(os.path.join(run, "state"), exist_ok=True)
+    conn = ('endpoint_url = "%s"\nauth = { type = "basic", access_key_id = "testing", secret_access_key = "testing" }\n' % endpoint) if endpoint else ""
+    cfg = os.path.join(run, "config.toml")
+    with open(cfg, "w") as f:
+        f.write('[state]\ndir = "%s/state"\n[pipeline]\nworkers = %d\n[[connectors]]\nname = "bench"\nregion = "us-east-1"\n%s'
+                '[[connectors.sources]]\ntype = "vpc_flow"\npath = "%s"\nenrich = %s\n[[outputs]]\ntype = "parquet"\npath = "%s/lake"\n'
+                % (run, workers, conn, corpus_dir, "true" if endpoint else "false", run))
+    return cfg
+
+
 def duckdb_python(work):
     venv = os.path.join(ROOT, ".venv")
     py = os.path.join(venv, "bin", "python")
@@ -126,6 +219,89 @@ def duckdb_python(work):
     return py
 
 
+def bench_vpc(a, trawl, bench, work, py, threads):
+    """VPC Flow Logs: trawl (enriched from moto when it is there), the native mapper, the floor
+    and DuckDB on one corpus, at each thread count, and trawl's peak RSS at 1x and 10x."""
+    moto = moto_inventory(work, 16 if a.small else 64)
+    endpoint = moto[1] if moto else None
+    try:
+        def corpus_of(n):
+            d = os.path.join(work, "vpc-%d" % n)
+            shutil.rmtree(d, ignore_errors=True)  # the interfaces (moto's ids) differ per run
+            cmd = [bench, "gen-vpc", "--records", str(n), "--out", d] + (["--interfaces", moto[2]] if moto else [])
+            return d, json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
+        cdir, meta = corpus_of(a.vpc_records)
+        n, mb = meta["records"], meta["uncompressed_bytes"] / 1e6
+        for t in threads:  # warm the compile cache
+            measure([trawl, "run", "-q", "--config", vpc_config(work, "vpc-%d" % t, cdir, t, endpoint)])
+        rows = []
+        def add(name, t, runs, records):
+            wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
+            rows.append({"system": name, "threads": t, "seconds": round(wall, 3), "records": records, "records_per_s": round(records / wall),
+                         "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1), "runs_s": [round(r[0], 3) for r in runs]})
+        for t in threads:
+            runs = {"trawl": [], "native": [], "floor": [], "duckdb": []}
+            counts = {}
+            for _ in range(a.repeat):
+                summary = os.path.join(work, "vpc-summary-%d.json" % t)
+                wall, rss, _ = measure([trawl, "run", "-q", "--config", vpc_config(work, "vpc-%d" % t, cdir, t, endpoint), "--summary-json", summary], cpus=t)
+                s = json.load(open(summary))
+                assert s["records_written"] == n, s
+                runs["trawl"].append((wall, rss))
+                wall, rss, _ = measure([bench, "native", "--mapper", "vpc_flow", "--workers", str(t), "--config", vpc_config(work, "vpc-%d" % t, cdir, t, endpoint)], cpus=t)
+                runs["native"].append((wall, rss))
+                wall, rss, out = measure([bench, "floor", cdir, "--threads", str(t)], cpus=t)
+                runs["floor"].append((wall, rss))
+                counts["floor"] = json.loads(out)["records"]
+                if py:
+                    out_pq = os.path.join(work, "duckdb-vpc-%d.parquet" % t)
+                    sql = DUCKDB_VPC_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.log.gz"), out=out_pq)
+                    script = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
+                              "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
+                              "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
+                    _, rss, out = measure([py, "-c", script, sql], cpus=t)
+                    d = json.loads(out.strip().splitlines()[-1])
+                    runs["duckdb"].append((d["seconds"], rss))
+                    counts["duckdb"] = d["records"]
+            add("trawl", t, runs["trawl"], n)
+            add("native", t, runs["native"], n)
+            add("floor", t, runs["floor"], counts["floor"])
+            if py:
+                add("duckdb", t, runs["duckdb"], counts["duckdb"])
+        big = None
+        if not a.no_10x:
+            cdir10, meta10 = corpus_of(a.vpc_records * 10)
+            t = max(threads)
+            wall, rss, _ = measure([trawl, "run", "-q", "--config", vpc_config(work, "vpc-10x", cdir10, t, endpoint)], cpus=t)
+            big = {"records": meta10["records"], "threads": t, "seconds": round(wall, 3), "peak_rss_mib": round(rss, 1),
+                   "peak_rss_1x_mib": next(r["peak_rss_mib"] for r in rows if r["system"] == "trawl" and r["threads"] == t)}
+            shutil.rmtree(cdir10, ignore_errors=True)
+    finally:
+        if moto:
+            moto[0].kill()
+    def rate(system, t):
+        return next((r["records_per_s"] for r in rows if r["system"] == system and r["threads"] == t), None)
+    ratios = {}
+    for t in threads:
+        if rate("duckdb", t):
+            ratios["trawl/duckdb@%d" % t] = round(rate("trawl", t) / rate("duckdb", t), 2)
+        ratios["trawl/floor@%d" % t] = round(rate("trawl", t) / rate("floor", t), 2)
+        ratios["native/trawl@%d" % t] = round(rate("native", t) / rate("trawl", t), 2)
+    if len(threads) > 1:
+        ratios["trawl %d/%d threads" % (threads[-1], threads[0])] = round(rate("trawl", threads[-1]) / rate("trawl", threads[0]), 2)
+    if big:
+        ratios["rss 10x/1x"] = round(big["peak_rss_mib"] / big["peak_rss_1x_mib"], 2)
+    print("\nVPC Flow Logs corpus: %d records, %.1f MB uncompressed, v5 custom format, enrichment %s" % (n, mb, "on (moto: %s)" % endpoint if endpoint else "off"))
+    print("%-8s %7s %9s %12s %8s %10s" % ("system", "threads", "seconds", "records/s", "MB/s", "peak RSS"))
+    for r in rows:
+        print("%-8s %7d %9.2f %12d %8.1f %7.1f MiB" % (r["system"], r["threads"], r["seconds"], r["records_per_s"], r["mb_per_s"], r["peak_rss_mib"]))
+    if big:
+        print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
+    for k, v in ratios.items():
+        print("  %-24s %s" % (k, v))
+    return {"corpus": meta, "enriched": bool(endpoint), "rows": rows, "ten_x": big, "ratios": ratios}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=200_000)
@@ -136,9 +312,11 @@ def main():
     ap.add_argument("--no-10x", action="store_true", help="skip the 10x-input memory run")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported (default 3)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--no-vpc", action="store_true", help="skip the VPC Flow Logs corpus")
+    ap.add_argument("--vpc-records", type=int, default=1_000_000, help="VPC Flow corpus size (the issue's full size: 10000000)")
     a = ap.parse_args()
     if a.small:
-        a.records, a.profile, a.repeat = 2000, "dev", 1
+        a.records, a.profile, a.repeat, a.vpc_records = 2000, "dev", 1, 5000
     threads = [int(t) for t in a.threads.split(",")]
 
     print("building (%s profile) ..." % a.profile, file=sys.stderr)
@@ -269,6 +447,8 @@ def main():
                   % (label, m["records"], m["wasm_records_per_s"], m["native_records_per_s"], m["wasm_over_native"],
                      m["compile_ms"], m["peak_rss_mib"], m["cached_load_ms"], m["setup_us"]))
     result = {"corpus": meta, "profile": a.profile, "rows": rows, "ten_x": big, "ratios": ratios, "mapper": mapper}
+    if not a.no_vpc:
+        result["vpc_flow"] = bench_vpc(a, trawl, bench, work, py, threads)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -5,8 +5,9 @@
 //!   record's boundaries (trawl's own streaming reader), nothing else;
 //! - `value-parse`: a baseline — inflate every file and parse it into one
 //!   `serde_json::Value` (what a naive pipeline does; trawl outruns it);
-//! - `native`: `trawl run` with the cloudtrail mapper compiled natively instead of wasm, to
-//!   show what the sandbox costs;
+//! - `gen-vpc`: a deterministic VPC Flow Logs corpus (gzip'd text, v5 custom format);
+//! - `native`: `trawl run` with the cloudtrail or vpc_flow mapper compiled natively instead
+//!   of wasm, to show what the sandbox costs;
 //! - `mapper`: the mapper alone on the same in-memory batches — compile, load from the
 //!   compile cache, per-batch instance setup, and map time wasm vs native.
 //!
@@ -87,12 +88,15 @@ enum Cmd {
         #[arg(long)]
         inline: bool,
     },
-    /// Runs the trawl pipeline with the natively compiled cloudtrail mapper.
+    /// Runs the trawl pipeline with the mapper compiled natively.
     Native {
         #[arg(long)]
         config: PathBuf,
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Which standard mapper.
+        #[arg(long, default_value = "cloudtrail", value_parser = ["cloudtrail", "vpc_flow"])]
+        mapper: String,
     },
 }
 
@@ -106,10 +110,13 @@ fn main() -> anyhow::Result<()> {
             let limits = trawl::mapper::MapperLimits { inline, ..Default::default() };
             mapper_costs(&dir, batches, wasm.as_deref(), only.as_deref(), rounds, limits)
         }
-        Cmd::Native { config, workers } => {
+        Cmd::Native { config, workers, mapper } => {
             let cfg = trawl::config::Config::load(&config)?;
-            let mapper = trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null);
-            let opts = trawl::pipeline::RunOptions { quiet: true, workers: Some(workers), mapper_override: Some(Arc::new(mapper)), ..Default::default() };
+            let mapper: Arc<dyn trawl::mapper::BatchMapper> = match mapper.as_str() {
+                "vpc_flow" => Arc::new(trawl::mapper::NativeMapper::<trawl_mapper_vpc_flow::VpcFlow>::new(serde_json::Value::Null)),
+                _ => Arc::new(trawl::mapper::NativeMapper::<trawl_mapper_cloudtrail::CloudTrail>::new(serde_json::Value::Null)),
+            };
+            let opts = trawl::pipeline::RunOptions { quiet: true, workers: Some(workers), mapper_override: Some(mapper), ..Default::default() };
             let s = trawl::pipeline::run(&cfg, &opts)?;
             println!("{}", serde_json::to_string(&s)?);
             Ok(())
