@@ -362,3 +362,48 @@ fn missing_permissions_leave_rows_unenriched_with_one_warning_and_check_says_so(
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("WARN") && text.contains("with a warning"), "{text}");
 }
+
+/// End to end with the standard mapper: the OCSF Network Activity rows of an enriched run
+/// carry the instance id and Name tag of the moto instance that owns the interface and
+/// address, and every row passes the strict OCSF 1.1.0 check.
+#[test]
+fn enriched_ocsf_rows_name_the_moto_instance_behind_the_address() {
+    let moto = Moto::start();
+    moto.create_bucket("flows");
+    let web = launch(&moto, "web-1");
+    create_alias(&moto, "prod-main");
+    let (eni, ip) = (&web.eni, &web.private_ip);
+    let log = format!(
+        "{V2}\n2 {ACCOUNT} {eni} {ip} 198.51.100.7 49152 443 6 20 4249 1418530010 1418530070 ACCEPT OK\n2 {ACCOUNT} {eni} 198.51.100.7 {ip} 443 49152 6 10 840 1418530010 1418530070 REJECT OK\n"
+    );
+    moto.put("flows", &flow_key("20240115T1000Z_aa.log.gz"), gzip(&log));
+    let sc = Scratch::new();
+    sc.config(&config(&sc, &moto, "[[connectors.sources]]\ntype = \"vpc_flow\"\nbucket = \"flows\"\n"));
+    let (o, s) = sc.run();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_eq!((s.counts.records_written, s.counts.records_dead_lettered), (2, 0));
+    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
+    let mut events = Vec::new();
+    let mut stack = vec![sc.path("out")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && p.file_name().is_some_and(|n| n != ".tmp") {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".json") {
+                for l in std::fs::read_to_string(&p).unwrap().lines() {
+                    let v: Value = serde_json::from_str(l).unwrap();
+                    let bad = schema.validate(&v);
+                    assert!(bad.is_empty(), "{}", bad.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+                    events.push(v);
+                }
+            }
+        }
+    }
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(e["class_uid"], 4001);
+        let side = if e["src_endpoint"]["ip"] == ip.as_str() { "src_endpoint" } else { "dst_endpoint" };
+        assert_eq!((e[side]["instance_uid"].as_str(), e[side]["name"].as_str()), (Some(web.instance_id.as_str()), Some("web-1")), "{side} of {e:#}");
+    }
+}
