@@ -219,6 +219,60 @@ def duckdb_python(work):
     return py
 
 
+# Runs DuckDB's statements timed inside its own process, so Python's start-up and import are
+# not charged to DuckDB; prints {"records": <count of the last query>, "seconds": …}.
+DUCKDB_SCRIPT = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
+                 "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
+                 "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
+
+
+def run_duckdb(py, sql, t):
+    """(seconds, peak RSS MiB, records) of one DuckDB run pinned to t CPUs."""
+    _, rss, out = measure([py, "-c", DUCKDB_SCRIPT, sql], cpus=t)
+    d = json.loads(out.strip().splitlines()[-1])
+    return d["seconds"], rss, d["records"]
+
+
+def add_row(rows, name, t, runs, records, mb):
+    """One table row from a measurement's runs: the fastest run, the largest peak RSS."""
+    wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
+    rows.append({"system": name, "threads": t, "seconds": round(wall, 3), "records": records, "records_per_s": round(records / wall),
+                 "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1), "runs_s": [round(r[0], 3) for r in runs]})
+
+
+def ratios_of(rows, threads, big, against):
+    """trawl/<each of against>, native/trawl, the thread scaling and the 10x memory ratio."""
+    def rate(system, t):
+        return next((r["records_per_s"] for r in rows if r["system"] == system and r["threads"] == t), None)
+    ratios = {}
+    for t in threads:
+        for other in against:
+            if rate(other, t):
+                ratios["trawl/%s@%d" % (other, t)] = round(rate("trawl", t) / rate(other, t), 2)
+        ratios["native/trawl@%d" % t] = round(rate("native", t) / rate("trawl", t), 2)
+    if len(threads) > 1:
+        ratios["trawl %d/%d threads" % (threads[-1], threads[0])] = round(rate("trawl", threads[-1]) / rate("trawl", threads[0]), 2)
+    if big:
+        ratios["rss 10x/1x"] = round(big["peak_rss_mib"] / big["peak_rss_1x_mib"], 2)
+    return ratios
+
+
+def print_table(title, rows, big, ratios):
+    print("\n" + title)
+    print("%-8s %7s %9s %12s %8s %10s" % ("system", "threads", "seconds", "records/s", "MB/s", "peak RSS"))
+    for r in rows:
+        print("%-8s %7d %9.2f %12d %8.1f %7.1f MiB" % (r["system"], r["threads"], r["seconds"], r["records_per_s"], r["mb_per_s"], r["peak_rss_mib"]))
+    if big:
+        print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
+    for k, v in ratios.items():
+        print("  %-24s %s" % (k, v))
+
+
+def ten_x(rows, t, records, wall, rss):
+    return {"records": records, "threads": t, "seconds": round(wall, 3), "peak_rss_mib": round(rss, 1),
+            "peak_rss_1x_mib": next(r["peak_rss_mib"] for r in rows if r["system"] == "trawl" and r["threads"] == t)}
+
+
 def bench_vpc(a, trawl, bench, work, py, threads):
     """VPC Flow Logs: trawl (enriched from moto when it is there), the native mapper, the floor
     and DuckDB on one corpus, at each thread count, and trawl's peak RSS at 1x and 10x."""
@@ -235,10 +289,6 @@ def bench_vpc(a, trawl, bench, work, py, threads):
         for t in threads:  # warm the compile cache
             measure([trawl, "run", "-q", "--config", vpc_config(work, "vpc-%d" % t, cdir, t, endpoint)])
         rows = []
-        def add(name, t, runs, records):
-            wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-            rows.append({"system": name, "threads": t, "seconds": round(wall, 3), "records": records, "records_per_s": round(records / wall),
-                         "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1), "runs_s": [round(r[0], 3) for r in runs]})
         for t in threads:
             runs = {"trawl": [], "native": [], "floor": [], "duckdb": []}
             counts = {}
@@ -254,51 +304,26 @@ def bench_vpc(a, trawl, bench, work, py, threads):
                 runs["floor"].append((wall, rss))
                 counts["floor"] = json.loads(out)["records"]
                 if py:
-                    out_pq = os.path.join(work, "duckdb-vpc-%d.parquet" % t)
-                    sql = DUCKDB_VPC_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.log.gz"), out=out_pq)
-                    script = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
-                              "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
-                              "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
-                    _, rss, out = measure([py, "-c", script, sql], cpus=t)
-                    d = json.loads(out.strip().splitlines()[-1])
-                    runs["duckdb"].append((d["seconds"], rss))
-                    counts["duckdb"] = d["records"]
-            add("trawl", t, runs["trawl"], n)
-            add("native", t, runs["native"], n)
-            add("floor", t, runs["floor"], counts["floor"])
+                    sql = DUCKDB_VPC_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.log.gz"), out=os.path.join(work, "duckdb-vpc-%d.parquet" % t))
+                    wall, rss, counts["duckdb"] = run_duckdb(py, sql, t)
+                    runs["duckdb"].append((wall, rss))
+            add_row(rows, "trawl", t, runs["trawl"], n, mb)
+            add_row(rows, "native", t, runs["native"], n, mb)
+            add_row(rows, "floor", t, runs["floor"], counts["floor"], mb)
             if py:
-                add("duckdb", t, runs["duckdb"], counts["duckdb"])
+                add_row(rows, "duckdb", t, runs["duckdb"], counts["duckdb"], mb)
         big = None
         if not a.no_10x:
             cdir10, meta10 = corpus_of(a.vpc_records * 10)
             t = max(threads)
             wall, rss, _ = measure([trawl, "run", "-q", "--config", vpc_config(work, "vpc-10x", cdir10, t, endpoint)], cpus=t)
-            big = {"records": meta10["records"], "threads": t, "seconds": round(wall, 3), "peak_rss_mib": round(rss, 1),
-                   "peak_rss_1x_mib": next(r["peak_rss_mib"] for r in rows if r["system"] == "trawl" and r["threads"] == t)}
+            big = ten_x(rows, t, meta10["records"], wall, rss)
             shutil.rmtree(cdir10, ignore_errors=True)
     finally:
         if moto:
             moto[0].kill()
-    def rate(system, t):
-        return next((r["records_per_s"] for r in rows if r["system"] == system and r["threads"] == t), None)
-    ratios = {}
-    for t in threads:
-        if rate("duckdb", t):
-            ratios["trawl/duckdb@%d" % t] = round(rate("trawl", t) / rate("duckdb", t), 2)
-        ratios["trawl/floor@%d" % t] = round(rate("trawl", t) / rate("floor", t), 2)
-        ratios["native/trawl@%d" % t] = round(rate("native", t) / rate("trawl", t), 2)
-    if len(threads) > 1:
-        ratios["trawl %d/%d threads" % (threads[-1], threads[0])] = round(rate("trawl", threads[-1]) / rate("trawl", threads[0]), 2)
-    if big:
-        ratios["rss 10x/1x"] = round(big["peak_rss_mib"] / big["peak_rss_1x_mib"], 2)
-    print("\nVPC Flow Logs corpus: %d records, %.1f MB uncompressed, v5 custom format, enrichment %s" % (n, mb, "on (moto: %s)" % endpoint if endpoint else "off"))
-    print("%-8s %7s %9s %12s %8s %10s" % ("system", "threads", "seconds", "records/s", "MB/s", "peak RSS"))
-    for r in rows:
-        print("%-8s %7d %9.2f %12d %8.1f %7.1f MiB" % (r["system"], r["threads"], r["seconds"], r["records_per_s"], r["mb_per_s"], r["peak_rss_mib"]))
-    if big:
-        print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
-    for k, v in ratios.items():
-        print("  %-24s %s" % (k, v))
+    ratios = ratios_of(rows, threads, big, ["duckdb", "floor"])
+    print_table("VPC Flow Logs corpus: %d records, %.1f MB uncompressed, v5 custom format, enrichment %s" % (n, mb, "on (moto: %s)" % endpoint if endpoint else "off"), rows, big, ratios)
     return {"corpus": meta, "enriched": bool(endpoint), "rows": rows, "ten_x": big, "ratios": ratios}
 
 
@@ -334,11 +359,6 @@ def main():
         measure([trawl, "run", "-q", "--config", trawl_config(work, "trawl-%d" % t, cdir, t)])
 
     rows = []
-    def add(name, t, runs, records):
-        wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-        rows.append({"system": name, "threads": t, "seconds": round(wall, 3), "records": records,
-                     "records_per_s": round(records / wall), "mb_per_s": round(mb / wall, 1), "peak_rss_mib": round(rss, 1),
-                     "runs_s": [round(r[0], 3) for r in runs]})
 
     for t in threads:
         runs = {"trawl": [], "native": [], "floor": [], "parse": [], "duckdb": []}
@@ -357,22 +377,15 @@ def main():
                 runs[name].append((wall, rss))
                 counts[name] = json.loads(out)["records"]
             if py:
-                out_pq = os.path.join(work, "duckdb-%d.parquet" % t)
-                sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=out_pq)
-                # Timed inside the process, so Python's start-up and import are not charged to DuckDB.
-                script = ("import duckdb,sys,time,json; c=duckdb.connect(); q=sys.argv[1].split(';'); t=time.perf_counter(); "
-                          "[c.execute(s) for s in q[:-2] if s.strip()]; el=time.perf_counter()-t; "
-                          "print(json.dumps({'records': c.execute(q[-2]).fetchone()[0], 'seconds': el}))")
-                _, rss, out = measure([py, "-c", script, sql], cpus=t)
-                d = json.loads(out.strip().splitlines()[-1])
-                runs["duckdb"].append((d["seconds"], rss))
-                counts["duckdb"] = d["records"]
-        add("trawl", t, runs["trawl"], n)
-        add("native", t, runs["native"], n)
-        add("floor", t, runs["floor"], counts["floor"])
-        add("parse", t, runs["parse"], counts["parse"])
+                sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=os.path.join(work, "duckdb-%d.parquet" % t))
+                wall, rss, counts["duckdb"] = run_duckdb(py, sql, t)
+                runs["duckdb"].append((wall, rss))
+        add_row(rows, "trawl", t, runs["trawl"], n, mb)
+        add_row(rows, "native", t, runs["native"], n, mb)
+        add_row(rows, "floor", t, runs["floor"], counts["floor"], mb)
+        add_row(rows, "parse", t, runs["parse"], counts["parse"], mb)
         if py:
-            add("duckdb", t, runs["duckdb"], counts["duckdb"])
+            add_row(rows, "duckdb", t, runs["duckdb"], counts["duckdb"], mb)
 
     # The mapper alone on the same in-memory batches, one CPU: what the sandbox costs
     # (issue: wasm <= 1.25x native). Inside one run the two sides alternate batch by batch, so
@@ -416,31 +429,10 @@ def main():
         measure([trawl, "run", "-q", "--config", cfg], cpus=t)  # warm the cache
         cfg = trawl_config(work, "trawl-10x", cdir10, t)
         wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg], cpus=t)
-        big = {"records": meta10["records"], "threads": t, "seconds": round(wall, 3), "peak_rss_mib": round(rss, 1),
-               "peak_rss_1x_mib": next(r["peak_rss_mib"] for r in rows if r["system"] == "trawl" and r["threads"] == t)}
+        big = ten_x(rows, t, meta10["records"], wall, rss)
 
-    def rate(system, t):
-        return next((r["records_per_s"] for r in rows if r["system"] == system and r["threads"] == t), None)
-    ratios = {}
-    for t in threads:
-        if rate("duckdb", t):
-            ratios["trawl/duckdb@%d" % t] = round(rate("trawl", t) / rate("duckdb", t), 2)
-        ratios["trawl/floor@%d" % t] = round(rate("trawl", t) / rate("floor", t), 2)
-        ratios["trawl/parse@%d" % t] = round(rate("trawl", t) / rate("parse", t), 2)
-        ratios["native/trawl@%d" % t] = round(rate("native", t) / rate("trawl", t), 2)
-    if len(threads) > 1:
-        ratios["trawl %d/%d threads" % (threads[-1], threads[0])] = round(rate("trawl", threads[-1]) / rate("trawl", threads[0]), 2)
-    if big:
-        ratios["rss 10x/1x"] = round(big["peak_rss_mib"] / big["peak_rss_1x_mib"], 2)
-
-    print("\ncorpus: %d records, %.1f MB uncompressed (%s)" % (n, mb, cdir))
-    print("%-8s %7s %9s %12s %8s %10s" % ("system", "threads", "seconds", "records/s", "MB/s", "peak RSS"))
-    for r in rows:
-        print("%-8s %7d %9.2f %12d %8.1f %7.1f MiB" % (r["system"], r["threads"], r["seconds"], r["records_per_s"], r["mb_per_s"], r["peak_rss_mib"]))
-    if big:
-        print("trawl at 10x (%d records, %d threads): %.2f s, peak RSS %.1f MiB (1x: %.1f MiB)" % (big["records"], big["threads"], big["seconds"], big["peak_rss_mib"], big["peak_rss_1x_mib"]))
-    for k, v in ratios.items():
-        print("  %-24s %s" % (k, v))
+    ratios = ratios_of(rows, threads, big, ["duckdb", "floor", "parse"])
+    print_table("corpus: %d records, %.1f MB uncompressed (%s)" % (n, mb, cdir), rows, big, ratios)
     for label, m in (("mapper alone", mapper), ("  with mapper_inline", mapper.get("inline"))):
         if m:
             print("%s (%d records): wasm %.0f rec/s, native %.0f rec/s, wasm/native %.2fx; compile %.0f ms (peak RSS %.0f MiB), load from cache %.2f ms, instance setup %.1f us/batch"
