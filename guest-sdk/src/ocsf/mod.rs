@@ -137,77 +137,26 @@ ocsf_enum! {
     }
 }
 
-/// OCSF `severity_id` values.
-pub mod severity {
-    /// Unknown.
-    pub const UNKNOWN: i32 = 0;
-    /// Informational.
-    pub const INFORMATIONAL: i32 = 1;
-    /// Low.
-    pub const LOW: i32 = 2;
-    /// Medium.
-    pub const MEDIUM: i32 = 3;
-    /// High.
-    pub const HIGH: i32 = 4;
-    /// Critical.
-    pub const CRITICAL: i32 = 5;
-
-    /// The caption OCSF gives a severity id.
-    pub fn name(id: i32) -> &'static str {
-        match id {
-            1 => "Informational",
-            2 => "Low",
-            3 => "Medium",
-            4 => "High",
-            5 => "Critical",
-            6 => "Fatal",
-            99 => "Other",
-            _ => "Unknown",
-        }
+ocsf_enum! {
+    /// `severity_id` (base event).
+    severity {
+        UNKNOWN = 0 => "Unknown", INFORMATIONAL = 1 => "Informational", LOW = 2 => "Low", MEDIUM = 3 => "Medium",
+        HIGH = 4 => "High", CRITICAL = 5 => "Critical", FATAL = 6 => "Fatal", OTHER = 99 => "Other",
     }
 }
 
-/// OCSF `status_id` values (base event).
-pub mod status {
-    /// Unknown.
-    pub const UNKNOWN: i32 = 0;
-    /// Success.
-    pub const SUCCESS: i32 = 1;
-    /// Failure.
-    pub const FAILURE: i32 = 2;
-
-    /// The caption OCSF gives a status id.
-    pub fn name(id: i32) -> &'static str {
-        match id {
-            1 => "Success",
-            2 => "Failure",
-            99 => "Other",
-            _ => "Unknown",
-        }
+ocsf_enum! {
+    /// `status_id` (base event): whether the activity succeeded.
+    status {
+        UNKNOWN = 0 => "Unknown", SUCCESS = 1 => "Success", FAILURE = 2 => "Failure", OTHER = 99 => "Other",
     }
 }
 
-/// OCSF finding `status_id` values (Detection Finding, Vulnerability Finding, …): the state
-/// of the finding's review, not the success of an operation.
-pub mod finding_status {
-    /// New: not yet reviewed.
-    pub const NEW: i32 = 1;
-    /// In Progress.
-    pub const IN_PROGRESS: i32 = 2;
-    /// Suppressed.
-    pub const SUPPRESSED: i32 = 3;
-    /// Resolved.
-    pub const RESOLVED: i32 = 4;
-
-    /// The caption OCSF gives a finding status id.
-    pub fn name(id: i32) -> &'static str {
-        match id {
-            1 => "New",
-            2 => "In Progress",
-            3 => "Suppressed",
-            4 => "Resolved",
-            99 => "Other",
-            _ => "Unknown",
-        }
+ocsf_enum! {
+    /// Findings' `status_id` (Detection Finding, Vulnerability Finding, …): the state of the
+    /// finding's review, not the success of an operation.
+    finding_status {
+        UNKNOWN = 0 => "Unknown", NEW = 1 => "New", IN_PROGRESS = 2 => "In Progress", SUPPRESSED = 3 => "Suppressed",
+        RESOLVED = 4 => "Resolved", OTHER = 99 => "Other",
     }
 }
