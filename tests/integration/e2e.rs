@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::common::{Scratch, column_at, copy_tree, input_records, parquet_files, read_parquet, sample_trail, strings_at};
 
-fn config(outputs: &str) -> String {
+/// A config reading the sample trail copied to `trail` (a `cloudtrail_files` source), with
+/// these `[[outputs]]`.
+pub fn config(outputs: &str) -> String {
     format!(
         r#"
 [state]

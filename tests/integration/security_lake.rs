@@ -20,27 +20,12 @@ use parquet::{
     file::reader::{FileReader, SerializedFileReader},
 };
 
+use crate::e2e::config;
 use crate::common::{
     Scratch,
     aws::Moto,
     copy_tree, input_records, read_parquet, sample_trail, strings_at,
 };
-
-fn config(output: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[[connectors]]
-name = "AWS IaaS for US development"
-region = "us-east-1"
-[[connectors.sources]]
-type = "cloudtrail_files"
-path = "trail"
-{output}
-"#
-    )
-}
 
 /// API activity keeps its default name, authentication gets one from the config.
 const LAKE: &str = r#"
