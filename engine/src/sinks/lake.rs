@@ -83,14 +83,19 @@ impl<'b> EventCloud<'b> {
         }
     }
 
+    /// Row `i` of `col`, when it and every struct above it are non-null.
+    fn text(&self, col: Option<&'b arrow_array::StringArray>, parent: Option<&arrow_array::StructArray>, i: usize) -> Option<&'b str> {
+        let valid = self.cloud.is_some_and(|c| c.is_valid(i)) && parent.is_none_or(|p| p.is_valid(i));
+        col.filter(|c| valid && c.is_valid(i)).map(|c| c.value(i))
+    }
+
     fn region(&self, i: usize) -> Option<&'b str> {
-        let ok = |r: &str| (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        Some(self.region?.value(i)).filter(|_| self.cloud.is_some_and(|c| c.is_valid(i)) && self.region.is_some_and(|r| r.is_valid(i))).filter(|r| ok(r))
+        let ok = |r: &&str| (1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        self.text(self.region, None, i).filter(ok)
     }
 
     fn account(&self, i: usize) -> Option<&'b str> {
-        let valid = self.cloud.is_some_and(|c| c.is_valid(i)) && self.account.is_some_and(|a| a.is_valid(i)) && self.account_uid.is_some_and(|u| u.is_valid(i));
-        Some(self.account_uid?.value(i)).filter(|a| valid && a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        self.text(self.account_uid, self.account, i).filter(|a| crate::sources::common::s3::is_account(a))
     }
 }
 
