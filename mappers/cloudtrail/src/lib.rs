@@ -459,6 +459,9 @@ struct Record<'a> {
     time: i64,
     event_time: String,
     identity: UserIdentity<'a>,
+    /// `errorCode` and `errorMessage`, read once: status, severity and `api.response` use them.
+    error_code: Option<String>,
+    error_message: Option<String>,
     data: AdditionalData<'a>,
 }
 
@@ -503,6 +506,8 @@ impl<'a> Record<'a> {
             time,
             event_time,
             identity: field(fields, k::USER_IDENTITY)?.unwrap_or_default(),
+            error_code: string(fields, k::ERROR_CODE),
+            error_message: string(fields, k::ERROR_MESSAGE),
             // Only what the mapper reads; an odd shape leaves the fields empty (the whole
             // object is in `unmapped` anyway).
             data: field(fields, k::ADDITIONAL_EVENT_DATA).ok().flatten().unwrap_or_default(),
@@ -553,15 +558,15 @@ impl<'a> Record<'a> {
 
     /// Whether the call failed: it has an `errorCode` — except `"200"`, which some services
     /// write on success.
-    fn error_code(&self) -> Option<String> {
-        self.s(k::ERROR_CODE).filter(|c| !c.is_empty() && c != "200")
+    fn failure(&self) -> Option<&str> {
+        self.error_code.as_deref().filter(|c| !c.is_empty() && *c != "200")
     }
 
     /// `(status_id, status_code, status_detail)`. `errorMessage` is kept even without a code
     /// (failed console sign-ins have only it).
     fn status(&self) -> (i32, Option<String>, Option<String>) {
-        let status = if self.error_code().is_some() { ocsf::status::FAILURE } else { ocsf::status::SUCCESS };
-        (status, self.s(k::ERROR_CODE), self.s(k::ERROR_MESSAGE))
+        let status = if self.failure().is_some() { ocsf::status::FAILURE } else { ocsf::status::SUCCESS };
+        (status, self.error_code.clone(), self.error_message.clone())
     }
 
     /// The identity that made the call, the same way for every identity type: `uid` its ARN
@@ -700,7 +705,7 @@ impl<'a> Record<'a> {
     /// The call: operation, service, version, request (id and parameters) and response
     /// (elements, and the error when it failed).
     fn api(&self, operation: &str) -> Api {
-        let (code, message, data) = (self.error_code(), self.s(k::ERROR_MESSAGE), self.json(k::RESPONSE_ELEMENTS));
+        let (code, message, data) = (self.failure().map(str::to_string), self.error_message.clone(), self.json(k::RESPONSE_ELEMENTS));
         Api {
             operation: operation.to_string(),
             version: self.s(k::API_VERSION),
@@ -794,7 +799,7 @@ fn severity_id(error_code: Option<&str>) -> i32 {
 
 fn api_activity(ct: &Record<'_>, name: &str) -> ApiActivity {
     let (status_id, status_code, status_detail) = ct.status();
-    let mut e = ApiActivity::new(ct.time, activity_id(name, ct.read_only()), severity_id(ct.error_code().as_deref()));
+    let mut e = ApiActivity::new(ct.time, activity_id(name, ct.read_only()), severity_id(ct.failure()));
     e.set_status(status_id);
     e.status_code = status_code;
     e.status_detail = status_detail;
@@ -813,7 +818,7 @@ fn account_change(ct: &Record<'_>, name: &str) -> AccountChange {
     let (status_id, status_code, status_detail) = ct.status();
     let req = ct.request_params();
     let resp = ct.response_parts();
-    let mut e = AccountChange::new(ct.time, account_change_activity_id(name, req.status.as_deref()), severity_id(ct.error_code().as_deref()));
+    let mut e = AccountChange::new(ct.time, account_change_activity_id(name, req.status.as_deref()), severity_id(ct.failure()));
     e.set_status(status_id);
     e.status_code = status_code;
     e.status_detail = status_detail;
@@ -826,16 +831,16 @@ fn account_change(ct: &Record<'_>, name: &str) -> AccountChange {
         .or_else(|| made.and_then(|p| text(&p.user_name).or_else(|| text(&p.role_name))));
     let target_uid = made.and_then(|p| text(&p.user_id).or_else(|| text(&p.role_id)));
     let actor = ct.actor();
+    e.cloud = ct.cloud();
     e.user = match (target_name, target_uid) {
         (None, None) => actor.user.clone().unwrap_or_default(),
-        (name, uid) => User { name, uid, account: ct.cloud().account.map(|a| Account { uid: a.uid, ..Default::default() }), ..Default::default() },
+        (name, uid) => User { name, uid, account: e.cloud.account.as_ref().map(|a| Account { uid: a.uid.clone(), ..Default::default() }), ..Default::default() },
     };
     e.policy = (req.policy_arn.is_some() || req.policy_name.is_some()).then(|| Policy { uid: text(&req.policy_arn), name: text(&req.policy_name) });
     e.actor = Some(actor);
     e.api = Some(ct.api(name));
     e.src_endpoint = Some(ct.src_endpoint());
     e.http_request = ct.http_request();
-    e.cloud = ct.cloud();
     e.metadata = ct.metadata();
     e.unmapped = ct.unmapped(false);
     e
@@ -846,7 +851,7 @@ fn authentication(ct: &Record<'_>, name: &str) -> Authentication {
     let resp = ct.response_parts();
     match resp.console_login.as_deref() {
         Some("Failure") => status_id = ocsf::status::FAILURE,
-        Some("Success") if ct.error_code().is_none() => status_id = ocsf::status::SUCCESS,
+        Some("Success") if ct.failure().is_none() => status_id = ocsf::status::SUCCESS,
         _ => {}
     }
     let activity = if matches!(name, "ConsoleLogin" | "ExternalIdPDirectoryLogin" | "UserAuthentication") || name.contains("AssumeRole") { 1 } else { 99 };
