@@ -335,9 +335,43 @@ impl AwsSession {
     }
 
     /// An IAM client (IAM is global).
-    #[cfg(feature = "vpc_flow")]
+    #[cfg(any(feature = "vpc_flow", feature = "iam"))]
     pub fn iam(&self) -> aws_sdk_iam::Client {
         service_client!(self, aws_sdk_iam, "iam")
+    }
+
+    /// A GuardDuty client (the connector's region).
+    #[cfg(feature = "guardduty")]
+    pub fn guardduty(&self) -> aws_sdk_guardduty::Client {
+        service_client!(self, aws_sdk_guardduty, "guardduty")
+    }
+
+    /// An Amazon Inspector (v2) client (the connector's region).
+    #[cfg(feature = "inspector")]
+    pub fn inspector2(&self) -> aws_sdk_inspector2::Client {
+        service_client!(self, aws_sdk_inspector2, "inspector2")
+    }
+
+    /// A Shield client. Shield Advanced's API lives in us-east-1 whatever the connector's region.
+    #[cfg(feature = "shield")]
+    pub fn shield(&self) -> aws_sdk_shield::Client {
+        let mut b = aws_sdk_shield::config::Builder::from(&self.sdk).region(Region::new("us-east-1"));
+        if let Some(url) = self.endpoint("shield") {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_shield::Client::from_conf(b.build())
+    }
+
+    /// A CloudWatch Logs client (the connector's region).
+    #[cfg(feature = "cloudwatch_logs")]
+    pub fn cloudwatch_logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        service_client!(self, aws_sdk_cloudwatchlogs, "cloudwatch_logs")
+    }
+
+    /// A CloudWatch client (the connector's region).
+    #[cfg(feature = "cloudwatch_alarms")]
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        service_client!(self, aws_sdk_cloudwatch, "cloudwatch")
     }
 
     /// The connector's region.
