@@ -182,7 +182,7 @@ fn parameters_stub(moto_port: u16) -> WireFake {
     <RequestId>2ba8c1b4-f946-11e2-8e8c-5d4c2c0d6b1b</RequestId>
   </ResponseMetadata>
 </DescribeClusterParametersResponse>"#;
-            return Reply { status: "200 OK", content_type: "text/xml", body: body.as_bytes().to_vec() };
+            return Reply::new("200 OK", "text/xml", body.as_bytes());
         }
         forward(moto_port, req)
     })
@@ -204,7 +204,7 @@ fn forward(port: u16, req: &Request) -> Reply {
     let end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let status_line = String::from_utf8_lossy(&resp[..end]).lines().next().unwrap().to_string();
     let status: &'static str = Box::leak(status_line.split_once(' ').unwrap().1.to_string().into_boxed_str());
-    Reply { status, content_type: "text/xml", body: resp[end + 4..].to_vec() }
+    Reply::new(status, "text/xml", &resp[end + 4..])
 }
 
 #[test]

@@ -31,11 +31,24 @@ impl Request {
     }
 }
 
-/// A reply: status line, content type, body.
+/// A reply: status line, content type, body, and any further headers (`smithy-protocol` for
+/// RPC v2 CBOR, `x-amzn-ErrorType` for REST-JSON errors).
 pub struct Reply {
     pub status: &'static str,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn new(status: &'static str, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        Reply { status, content_type, body: body.into(), headers: Vec::new() }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
 }
 
 fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
@@ -89,13 +102,17 @@ impl WireFake {
                     let mut conn = conn;
                     while let Some(req) = read_request(&mut reader) {
                         let reply = handle(&req);
-                        let head = format!(
-                            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nx-amzn-RequestId: fake-{}\r\n\r\n",
+                        let mut head = format!(
+                            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nx-amzn-RequestId: fake-{}\r\n",
                             reply.status,
                             reply.content_type,
                             reply.body.len(),
                             port
                         );
+                        for (k, v) in &reply.headers {
+                            head.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        head.push_str("\r\n");
                         if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&reply.body)).is_err() {
                             return;
                         }
@@ -171,7 +188,7 @@ pub struct CloudTrailFake {
 }
 
 fn json_reply(status: &'static str, body: Value) -> Reply {
-    Reply { status, content_type: "application/x-amz-json-1.1", body: body.to_string().into_bytes() }
+    Reply::new(status, "application/x-amz-json-1.1", body.to_string())
 }
 
 impl CloudTrailFake {
