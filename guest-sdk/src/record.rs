@@ -83,10 +83,37 @@ impl<'a> RawRecord<'a> {
         }
     }
 
+    /// A stable id of the record from where it was read: its object and its position in it
+    /// (FNV-1a, 128 bits, as 32 hex digits). The same record read again — a rerun after a
+    /// crash, the same object arriving through the `sqs` source — gets the same id. For
+    /// formats with no event id of their own (flow logs, audit log lines) it is what
+    /// `metadata.uid` holds, so a consumer can drop any duplicate an at-least-once loader
+    /// downstream delivers.
+    pub fn position_uid(&self) -> String {
+        position_uid(self.object, self.record_index, self.byte_offset)
+    }
+
     /// Deserializes the record as JSON into `T` (borrowing from the record where `T` allows).
     pub fn json<T: serde::Deserialize<'a>>(&self) -> Result<T, MapError> {
         serde_json::from_slice(self.bytes).map_err(|e| MapError::new(format!("malformed JSON: {e}")))
     }
+}
+
+/// [`RawRecord::position_uid`] of the record at `index` and `offset` in `object`.
+pub fn position_uid(object: &str, index: u64, offset: u64) -> String {
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013B;
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ *b as u128).wrapping_mul(PRIME);
+        }
+    };
+    eat(object.as_bytes());
+    // A separator no key contains, so ("a", 12) and ("a1", 2) differ.
+    eat(&[0]);
+    eat(&index.to_le_bytes());
+    eat(&offset.to_le_bytes());
+    format!("{h:032x}")
 }
 
 /// The length of the longest prefix of `b` made of whole 16-byte ASCII blocks.

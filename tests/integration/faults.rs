@@ -55,6 +55,10 @@ fn parquet_ids(dir: &Path) -> BTreeMap<String, usize> {
 }
 
 fn config(pipeline: &str, outputs: &str) -> String {
+    config_with(pipeline, "[[connectors.sources]]\ntype = \"cloudtrail_files\"\npath = \"trail\"\n", outputs)
+}
+
+fn config_with(pipeline: &str, source: &str, outputs: &str) -> String {
     format!(
         r#"
 [state]
@@ -64,9 +68,7 @@ dir = "state"
 [[connectors]]
 name = "faults"
 region = "us-east-1"
-[[connectors.sources]]
-type = "cloudtrail_files"
-path = "trail"
+{source}
 {outputs}
 "#
     )
@@ -88,18 +90,20 @@ fn wait_for(child: &mut std::process::Child, ready: impl Fn() -> bool) {
     }
 }
 
-#[test]
-fn kill_9_at_seeded_moments_then_a_rerun_writes_every_record_exactly_once() {
+/// Kills `trawl run` at seeded moments after its first commit and reruns, `trials` times, on
+/// the input `setup` writes into a fresh scratch dir (returning the config's source table and
+/// the metadata.uid of every record it wrote, each once). Every check reads the whole output back.
+fn kill_trials(name: &str, trials: usize, setup: impl Fn(&Scratch) -> (String, Vec<String>)) {
     let mut seed: u64 = 0x0dd_f00d;
     let mut mid_run = 0;
-    let trials = 5;
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-module-cache-{name}"));
     for trial in 0..trials {
         let sc = Scratch::new();
-        let ids = write_trail(&sc.path("trail"), 60, 200);
-        sc.config(&config("workers = 2\nbatch_rows = 100\ncommit_every_records = 500", OUTPUTS));
+        let (source, ids) = setup(&sc);
+        sc.config(&config_with("workers = 2\nbatch_rows = 100\ncommit_every_records = 500", &source, OUTPUTS));
         // The compile cache of an earlier trial spares this one the mapper's first compile.
         if trial > 0 {
-            crate::common::copy_tree(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-module-cache"), &sc.path("state/cache"));
+            crate::common::copy_tree(&cache, &sc.path("state/cache"));
         }
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let delay = Duration::from_millis((seed >> 33) % 350);
@@ -110,25 +114,92 @@ fn kill_9_at_seeded_moments_then_a_rerun_writes_every_record_exactly_once() {
         child.kill().unwrap();
         child.wait().unwrap();
         if trial == 0 {
-            crate::common::copy_tree(&sc.path("state/cache"), &std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-module-cache"));
+            crate::common::copy_tree(&sc.path("state/cache"), &cache);
         }
         let before = ndjson_ids(&sc.path("siem")).len();
-        eprintln!("trial {trial}: killed {delay:?} after the first commit, {before} of {} records out", ids.len());
+        eprintln!("{name} trial {trial}: killed {delay:?} after the first commit, {before} of {} records out", ids.len());
         mid_run += (before > 0 && before < ids.len()) as usize;
-        assert!(ndjson_ids(&sc.path("siem")).values().all(|n| *n == 1), "trial {trial}: nothing is published twice even before the rerun");
+        assert!(ndjson_ids(&sc.path("siem")).values().all(|n| *n == 1), "{name} trial {trial}: nothing is published twice even before the rerun");
 
         let (out, summary) = sc.run();
-        assert!(out.status.success(), "trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{name} trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(summary.counts.reconciles());
-        for (name, got) in [("NDJSON", ndjson_ids(&sc.path("siem"))), ("Parquet", parquet_ids(&sc.path("lake")))] {
-            assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids, "trial {trial}: {name} holds every record");
-            assert!(got.values().all(|n| *n == 1), "trial {trial}: {name} holds no record twice");
+        for (sink, got) in [("NDJSON", ndjson_ids(&sc.path("siem"))), ("Parquet", parquet_ids(&sc.path("lake")))] {
+            assert_eq!(got.keys().cloned().collect::<Vec<_>>(), ids, "{name} trial {trial}: {sink} holds every record");
+            assert!(got.values().all(|n| *n == 1), "{name} trial {trial}: {sink} holds no record twice");
         }
         // Readers globbing the lake never meet a staged file.
         let staged: Vec<_> = walkdir::WalkDir::new(sc.path("lake")).into_iter().map(|e| e.unwrap().into_path()).filter(|p| p.to_string_lossy().ends_with(".parquet") && p.components().any(|c| c.as_os_str() == ".tmp")).collect();
         assert!(staged.is_empty(), "{staged:?}");
     }
-    assert!(mid_run >= trials / 2, "the kills must land mid-run: {mid_run} of {trials} did");
+    assert!(mid_run >= trials / 2, "{name}: the kills must land mid-run: {mid_run} of {trials} did");
+}
+
+#[test]
+fn kill_9_at_seeded_moments_then_a_rerun_writes_every_record_exactly_once() {
+    kill_trials("cloudtrail", 5, |sc| ("[[connectors.sources]]\ntype = \"cloudtrail_files\"\npath = \"trail\"\n".into(), write_trail(&sc.path("trail"), 60, 200)));
+}
+
+/// Gzipped `lines` at `dir/rel`.
+fn write_gz(dir: &Path, rel: &str, lines: &[String]) {
+    let f = dir.join(rel);
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for l in lines {
+        std::io::Write::write_all(&mut gz, l.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut gz, b"\n").unwrap();
+    }
+    std::fs::write(f, gz.finish().unwrap()).unwrap();
+}
+
+/// The metadata.uid the standard mappers give a line-per-record format's record: what
+/// `RawRecord::position_uid` computes from its object, index and offset (the host's values for
+/// a local file: its path, the line's number from 0 and the byte offset of its start).
+fn position_uids(object: &Path, lines: &[String], first_is_header: bool) -> Vec<String> {
+    let mut offset = 0u64;
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if !(first_is_header && i == 0) {
+            out.push(trawl_guest_sdk::position_uid(&object.display().to_string(), (i - first_is_header as usize) as u64, offset));
+        }
+        offset += l.len() as u64 + 1;
+    }
+    out
+}
+
+#[test]
+fn kill_9_on_vpc_flow_logs_then_a_rerun_writes_every_record_exactly_once() {
+    kill_trials("vpc_flow", 3, |sc| {
+        let tree = sc.path("flows");
+        let mut ids = Vec::new();
+        for f in 0..40 {
+            let rel = format!("AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/10/08/111122223333_vpcflowlogs_us-east-1_fl-0123456789abcdef0_20241008T{:02}{:02}Z_{f:08x}.log.gz", 10 + f / 12, f % 12 * 5);
+            let mut lines = vec!["version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status".to_string()];
+            lines.extend((0..200).map(|i| format!("2 111122223333 eni-0a1b2c3d4e5f6{f:05} 10.0.1.{} 10.0.2.30 {} 443 6 {} {} 1728403800 1728403860 ACCEPT OK", i % 250, 30000 + i, 1 + i, 40 * (i + 1))));
+            write_gz(&tree, &rel, &lines);
+            ids.extend(position_uids(&tree.join(&rel), &lines, true));
+        }
+        ids.sort();
+        (format!("[[connectors.sources]]\ntype = \"vpc_flow\"\npath = \"{}\"\nenrich = false\n", tree.display()), ids)
+    });
+}
+
+#[test]
+fn kill_9_on_redshift_audit_logs_then_a_rerun_writes_every_record_exactly_once() {
+    kill_trials("redshift_audit", 3, |sc| {
+        let tree = sc.path("audit");
+        let mut ids = Vec::new();
+        for f in 0..40 {
+            let rel = format!("AWSLogs/111122223333/redshift/us-east-1/2024/10/08/111122223333_redshift_us-east-1_mycluster_connectionlog_2024-10-08T{:02}:{:02}.gz", 10 + f / 12, f % 12 * 5);
+            let lines: Vec<String> = (0..200)
+                .map(|i| format!("authenticated |Tue, 8 Oct 2024 16:{:02}:{:02}:{:03}|10.0.12.7 |{}|{}|dev |analyst |password |0|TLSv1.2 |ECDHE-RSA-AES256-GCM-SHA384 |1500| | | |psql |Linux |PostgreSQL 14.12 | |2|c1a5e8f2-6b7d-4c3e-9a0f-1b2c3d4e5f60 |off |", f, i % 60, i, 40000 + i, 1073815552 + f * 1000 + i))
+                .collect();
+            write_gz(&tree, &rel, &lines);
+            ids.extend(position_uids(&tree.join(&rel), &lines, false));
+        }
+        ids.sort();
+        (format!("[[connectors.sources]]\ntype = \"redshift_audit\"\npath = \"{}\"\n", tree.display()), ids)
+    });
 }
 
 #[test]

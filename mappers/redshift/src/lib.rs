@@ -238,6 +238,7 @@ impl Ctx<'_> {
             },
             log_provider: Some("Amazon Redshift audit logging".into()),
             original_time: Some(original_time.to_string()),
+            uid: Some(self.rec.position_uid()),
             profiles: Some(vec!["cloud".into(), "datetime".into()]),
             ..Default::default()
         }

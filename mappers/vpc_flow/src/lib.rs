@@ -591,6 +591,7 @@ pub fn map_line(line: &str, layout: &Layout, rec: &RawRecord<'_>, enriched: Opti
         },
         log_provider: Some(if layout.transit_gateway { "Transit Gateway Flow Logs" } else { "VPC Flow Logs" }.into()),
         log_version: version.map(Cow::into_owned),
+        uid: Some(rec.position_uid()),
         profiles: Some(NetworkActivity::PROFILES.iter().map(|p| p.to_string()).collect()),
         ..Default::default()
     };
