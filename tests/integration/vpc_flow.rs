@@ -407,3 +407,34 @@ fn enriched_ocsf_rows_name_the_moto_instance_behind_the_address() {
         assert_eq!((e[side]["instance_uid"].as_str(), e[side]["name"].as_str()), (Some(web.instance_id.as_str()), Some("web-1")), "{side} of {e:#}");
     }
 }
+
+/// A long run refreshes the enrichment inventory once it is older than the TTL
+/// (`enrich_refresh_minutes`), and not before: an instance launched after the first sweep is
+/// known only after the refresh.
+#[test]
+fn the_inventory_is_refreshed_after_its_ttl_and_not_before() {
+    use trawl::aws::{AuthConfig, AwsSession, AwsTarget};
+    use trawl::sources::vpc_flow::enrich::InventoryCache;
+    let moto = Moto::start();
+    let first = launch(&moto, "web-1");
+    let target = AwsTarget {
+        region: "us-east-1".into(),
+        endpoint_url: Some(moto.url()),
+        endpoints: Default::default(),
+        auth: AuthConfig::Basic { access_key_id: "testing".into(), secret_access_key: "testing".into(), session_token: None },
+        max_attempts: 2,
+    };
+    let session = AwsSession::connect(&target).unwrap();
+    // The cache is process-wide: a connector name of its own keeps other tests' entries apart.
+    let cache = InventoryCache { session, connector: "ttl-test".into(), ttl: std::time::Duration::from_secs(2), max_instances: 100 };
+    let knows = |inv: &trawl::sources::vpc_flow::enrich::Inventory, l: &Launched| inv.describe(l.private_ip.parse().unwrap()).is_some_and(|j| j.contains(&l.instance_id));
+    let inv = cache.get("us-east-1");
+    assert!(knows(&inv, &first));
+    let second = launch(&moto, "web-2");
+    let again = cache.get("us-east-1");
+    assert!(Arc::ptr_eq(&inv, &again), "within the TTL the cached inventory is used");
+    assert!(!knows(&again, &second));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let fresh = cache.get("us-east-1");
+    assert!(knows(&fresh, &first) && knows(&fresh, &second), "after the TTL the sweep runs again and finds the new instance");
+}

@@ -130,6 +130,11 @@ impl Inventory {
         self.sides.is_empty() && self.alias.is_none()
     }
 
+    /// The enrichment JSON (`{"instance_id":…}`) of the instance interface holding `addr`.
+    pub fn describe(&self, addr: IpAddr) -> Option<&str> {
+        self.side(addr, None).map(|k| self.sides[k as usize].json.as_str())
+    }
+
     /// The side holding `addr`, preferring the record's own interface `eni`.
     fn side(&self, addr: IpAddr, eni: Option<u32>) -> Option<u32> {
         let cands = self.by_ip.get(&addr)?;
