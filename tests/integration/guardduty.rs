@@ -1,0 +1,271 @@
+//! Source `guardduty` against the GuardDuty wire fake (moto has no findings), with moto
+//! answering STS: schema-valid rows, archived findings left out, an updated finding written
+//! again as an Update, a throttled reply absorbed, exact resumption after kill -9, and
+//! `trawl check` naming the managed policy when denied.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use serde_json::{Value, json};
+use trawl::mapper::BatchMapper;
+
+use crate::cloudtrail_lookup::{events, stderr};
+use crate::common::{
+    Scratch,
+    aws::Moto,
+    fake_guardduty::{DETECTOR, GuardDutyFake, sample_batch, sample_findings, updated_ms},
+};
+
+/// RFC 3339 with milliseconds, as GuardDuty writes times.
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The sample findings moved to recent times (keeping their spacing, so two still share a
+/// millisecond), `copies` times with their own ids.
+fn recent_findings(now_ms: i64, copies: usize) -> Vec<Value> {
+    let samples = sample_findings();
+    let last = samples.iter().map(updated_ms).max().unwrap();
+    let shift = now_ms - 3_600_000 - last;
+    let mut out = Vec::new();
+    for copy in 0..copies {
+        for f in &samples {
+            let mut f = f.clone();
+            for path in [&["createdAt"][..], &["updatedAt"], &["service", "eventFirstSeen"], &["service", "eventLastSeen"]] {
+                let v = path.iter().fold(&mut f, |v, k| &mut v[*k]);
+                let ms = chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp_millis();
+                // Copies a minute apart, each keeping the samples' shared millisecond.
+                *v = json!(iso(ms + shift - copy as i64 * 60_000));
+            }
+            if copy > 0 {
+                let id = f["id"].as_str().unwrap().replace("example", &format!("copy{copy:03}"));
+                f["arn"] = json!(f["arn"].as_str().unwrap().replace(f["id"].as_str().unwrap(), &id));
+                f["id"] = json!(id);
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// A connector on moto (for STS) with GuardDuty routed to the fake.
+fn config(moto: &Moto, gd: &GuardDutyFake, source_extra: &str, pipeline: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "state"
+[pipeline]
+workers = 2
+{pipeline}
+[[connectors]]
+name = "findings-account"
+region = "us-east-1"
+endpoint_url = "{moto}"
+endpoints = {{ guardduty = "{gd}" }}
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "guardduty"
+since = "1d"
+settle_seconds = 0
+requests_per_second = 100
+{source_extra}
+[[outputs]]
+type = "ndjson"
+path = "out"
+"#,
+        moto = moto.url(),
+        gd = gd.url()
+    )
+}
+
+fn schema() -> trawl::ocsf::Schema {
+    trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap()
+}
+
+fn uid_of(f: &Value) -> String {
+    format!("{}/{}", f["id"].as_str().unwrap(), f["updatedAt"].as_str().unwrap())
+}
+
+#[test]
+fn findings_land_schema_valid_without_archived_and_an_updated_finding_is_written_as_an_update() {
+    let moto = Moto::start();
+    let now = chrono::Utc::now().timestamp_millis();
+    let findings = recent_findings(now, 1);
+    let gd = GuardDutyFake::start(findings.clone(), 2);
+    // One throttled reply (ListFindings' second page): the SDK's retry absorbs it.
+    gd.state.lock().unwrap().throttle = vec![3];
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &gd, "", ""));
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(gd.throttled.load(Ordering::SeqCst), 1);
+    let live: Vec<&Value> = findings.iter().filter(|f| f["service"]["archived"] != true).collect();
+    assert_eq!(live.len(), 5, "one sample is archived");
+    assert_eq!(summary.counts.records_read, live.len() as u64);
+    assert!(summary.counts.reconciles());
+    let got = events(&sc.path("out"));
+    let want: Vec<String> = live.iter().map(|f| uid_of(f)).collect();
+    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), { let mut w = want.clone(); w.sort(); w }, "every live finding once, the archived one left out");
+    let s = schema();
+    for (uid, e) in &got {
+        let v = s.validate(e);
+        assert!(v.is_empty(), "{uid}: {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+        assert_eq!(e["class_uid"], 2004);
+    }
+    for q in &gd.state.lock().unwrap().seen {
+        assert_eq!(q["findingCriteria"]["criterion"]["service.archived"], json!({ "equals": ["false"] }), "the query leaves archived findings out: {q}");
+        assert_eq!(q["sortCriteria"], json!({ "attributeName": "updatedAt", "orderBy": "ASC" }), "sorted by updatedAt ascending: {q}");
+    }
+
+    // GuardDuty sees the SSH brute force again: same id, count 2, a new updatedAt. And a new
+    // finding arrives. The rerun reads just those two, from the cursor.
+    std::thread::sleep(Duration::from_millis(20));
+    let later = chrono::Utc::now().timestamp_millis() - 5;
+    let (updated, new) = {
+        let mut st = gd.state.lock().unwrap();
+        let f = st.findings.iter_mut().find(|f| f["type"] == "UnauthorizedAccess:EC2/SSHBruteForce").unwrap();
+        f["service"]["count"] = json!(2);
+        f["updatedAt"] = json!(iso(later));
+        f["service"]["eventLastSeen"] = json!(iso(later - 1000));
+        let updated = f.clone();
+        let mut new = st.findings[0].clone();
+        new["id"] = json!("eab92989eaf0e742df4a014d5example");
+        new["service"]["count"] = json!(1);
+        new["updatedAt"] = json!(iso(later));
+        st.findings.push(new.clone());
+        (updated, new)
+    };
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary.counts.records_read, 2, "only the update and the new finding are read");
+    let got = events(&sc.path("out"));
+    assert_eq!(got.len(), live.len() + 2);
+    let first = &got[&uid_of(live.iter().find(|f| f["id"] == updated["id"]).unwrap())];
+    let again = &got[&uid_of(&updated)];
+    assert_eq!((first["activity_name"].as_str(), again["activity_name"].as_str()), (Some("Create"), Some("Update")));
+    assert_eq!(first["finding_info"]["uid"], again["finding_info"]["uid"], "one finding, two sightings");
+    assert_eq!(again["count"], 2);
+    assert_eq!(got[&uid_of(&new)]["activity_name"], "Create");
+    let from = gd.state.lock().unwrap().seen.last().unwrap()["findingCriteria"]["criterion"]["updatedAt"]["greaterThanOrEqual"].as_i64().unwrap();
+    assert!(from >= now - 3_600_000, "the rerun queried from the cursor, not from since");
+
+    // include_archived reads the archived one too (another source id, so its own cursor).
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &gd, "include_archived = true", ""));
+    let (out, _) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = events(&sc.path("out"));
+    let archived = findings.iter().find(|f| f["service"]["archived"] == true).unwrap();
+    assert_eq!(got[&uid_of(archived)]["status"], "Suppressed");
+}
+
+#[test]
+fn a_kill_at_any_moment_then_a_rerun_gives_every_finding_exactly_once() {
+    let moto = Moto::start();
+    let now = chrono::Utc::now().timestamp_millis();
+    let findings: Vec<Value> = recent_findings(now, 6).into_iter().filter(|f| f["service"]["archived"] != true).collect();
+    let gd = GuardDutyFake::start(findings.clone(), 3);
+    let mut seed: u64 = 0x6d_5eed;
+    let mut mid_run = 0;
+    for trial in 0..3 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let kill_after = Duration::from_millis((seed >> 33) % 1200);
+        let sc = Scratch::new();
+        sc.config(&config(&moto, &gd, "", "commit_every_records = 3\nbatch_rows = 3"));
+        gd.state.lock().unwrap().delay = Duration::from_millis(60);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["run", "--config", "config.toml", "--quiet"])
+            .current_dir(sc.dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
+            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(kill_after);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let before = events(&sc.path("out")).len();
+        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} findings committed", findings.len());
+        mid_run += (before > 0 && before < findings.len()) as usize;
+        gd.state.lock().unwrap().delay = Duration::ZERO;
+        let (out, summary) = sc.run();
+        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
+        let after = events(&sc.path("out"));
+        let mut want: Vec<String> = findings.iter().map(uid_of).collect();
+        want.sort();
+        assert_eq!(after.keys().cloned().collect::<Vec<_>>(), want, "trial {trial} (killed after {kill_after:?} with {before} out): every finding once");
+        assert_eq!(summary.counts.records_read as usize, findings.len() - before, "trial {trial}: the rerun reads only what was not committed");
+    }
+    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
+}
+
+#[test]
+fn check_names_the_managed_policy_when_denied_and_a_denied_run_keeps_its_cursor() {
+    let moto = Moto::start();
+    let gd = GuardDutyFake::start(recent_findings(chrono::Utc::now().timestamp_millis(), 1), 50);
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &gd, "", ""));
+    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("guardduty")).unwrap();
+    assert!(row["detail"].as_str().unwrap().contains(DETECTOR), "check names the detector it found: {row}");
+    gd.state.lock().unwrap().deny = true;
+    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("guardduty")).unwrap();
+    assert_eq!(row["ok"], false);
+    assert!(row["permission"].as_str().unwrap().contains("AmazonGuardDutyReadOnlyAccess: guardduty:ListDetectors denied"), "{row}");
+
+    // Named detector: the run's ListFindings is denied; the page is left for the next run.
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &gd, &format!("detectors = [\"{DETECTOR}\"]"), ""));
+    let (out, summary) = sc.run();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(summary.counts.objects_retry_later, 1);
+    assert!(summary.sources[0].error.as_deref().unwrap().contains("AmazonGuardDutyReadOnlyAccess"), "{:?}", summary.sources[0].error);
+    gd.state.lock().unwrap().deny = false;
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary.counts.records_read, 5, "the next run reads what the denied one could not");
+}
+
+/// The samples through the embedded mapper: every row passes the strict schema check, and
+/// the mapping of each action and resource type is the documented one.
+#[test]
+fn the_mapper_maps_every_sample_by_the_schema() {
+    let batch = sample_batch("findings-account");
+    let mapped = crate::golden::load_builtin("guardduty").map(&batch).unwrap();
+    let rows = mapped.to_json(&batch);
+    let s = schema();
+    let events: Vec<&Value> = rows.as_array().unwrap().iter().map(|r| {
+        assert_eq!(r["status"], "ok", "{r}");
+        &r["events"][0]
+    }).collect();
+    assert_eq!(events.len(), sample_findings().len());
+    for e in &events {
+        let v = s.validate(e);
+        assert!(v.is_empty(), "{}: {}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    }
+    let by_type = |t: &str| *events.iter().find(|e| e["finding_info"]["types"][0] == t).unwrap();
+    let api = by_type("Recon:IAMUser/UserPermissions");
+    assert_eq!((api["severity"].as_str(), api["activity_name"].as_str()), (Some("Medium"), Some("Update")), "severity 5, count 5");
+    assert_eq!(api["api"]["operation"], "ListPolicyVersions");
+    assert_eq!(api["evidences"][0]["src_endpoint"]["ip"], "198.51.100.0");
+    assert_eq!(api["resources"][0]["type"], "AwsIamAccessKey");
+    let ssh = by_type("UnauthorizedAccess:EC2/SSHBruteForce");
+    assert_eq!((ssh["severity"].as_str(), ssh["activity_name"].as_str()), (Some("Low"), Some("Create")));
+    assert_eq!(ssh["evidences"][0]["src_endpoint"]["ip"], "198.51.100.23", "inbound: the remote address is the source");
+    assert_eq!(ssh["evidences"][0]["dst_endpoint"]["port"], 22);
+    assert_eq!(ssh["resources"][0]["uid"], "arn:aws:ec2:us-east-1:111122223333:instance/i-99999999");
+    assert_eq!(by_type("Recon:EC2/PortProbeUnprotectedPort")["evidences"].as_array().unwrap().len(), 2, "one evidence per probe");
+    let dns = by_type("CryptoCurrency:EC2/BitcoinTool.B!DNS");
+    assert_eq!((dns["severity"].as_str(), dns["evidences"][0]["query"]["hostname"].as_str()), (Some("High"), Some("pool.bitcoin.example.com")));
+    let s3 = by_type("Discovery:S3/MaliciousIPCallerCustom");
+    let types: Vec<&str> = s3["resources"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["AwsIamAccessKey", "AwsS3Bucket"]);
+    assert_eq!(by_type("Policy:Kubernetes/AnonymousAccessGranted")["status"], "Suppressed");
+}
