@@ -49,7 +49,7 @@ impl Mapper for CloudTrail {
         Manifest::new("cloudtrail", env!("CARGO_PKG_VERSION"), classes)
             .describe("AWS CloudTrail records to OCSF 1.1.0 API Activity, Authentication, Account Change and (Insights) Detection Finding, as Security Lake maps them")
             .ocsf(ocsf::VERSION)
-            .for_sources(&["cloudtrail_files", "cloudtrail_s3", "cloudtrail_sqs", "cloudtrail_lookup"])
+            .for_sources(&["cloudtrail_files", "cloudtrail_s3", "cloudtrail_sqs", "cloudtrail_lookup", "cloudwatch_logs"])
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {

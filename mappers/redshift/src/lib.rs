@@ -4,8 +4,9 @@
 //! context ([`RawRecord::context`]) to its log type, `connectionlog`, `userlog` or
 //! `useractivitylog`; without one, the object's name says it
 //! (`<acct>_redshift_<region>_<cluster>_<logtype>_<timestamp>.gz`, or a CloudWatch Logs group
-//! `/aws/redshift/cluster/<cluster>/<logtype>`). A record that neither names is an error. The
-//! cluster is read from the object's name the same way.
+//! `/aws/redshift/cluster/<cluster>/<logtype>`; a record of the `cloudwatch_logs` source names
+//! its group in its enrichment, `log_group`). A record that neither names is an error. The
+//! cluster is read from the object's (or group's) name the same way.
 //!
 //! **Classes, and why** (OCSF 1.1.0, `events/iam/*.json`, `events/application/*.json`):
 //!
@@ -72,7 +73,7 @@ impl Mapper for Redshift {
         Manifest::new("redshift", env!("CARGO_PKG_VERSION"), classes)
             .describe("Amazon Redshift audit logs to OCSF 1.1.0: connection log → Authentication, user log → Account Change, user activity log → Datastore Activity")
             .ocsf(ocsf::VERSION)
-            .for_sources(&["redshift_audit", "sqs"])
+            .for_sources(&["redshift_audit", "sqs", "cloudwatch_logs"])
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
@@ -187,9 +188,20 @@ pub fn parse_record_time(s: &str) -> Option<i64> {
     Some((days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + sec) * 1000 + ms)
 }
 
+/// The log group a record of the `cloudwatch_logs` source was read from (its enrichment's
+/// `log_group`): Redshift's `/aws/redshift/cluster/<cluster>/<logtype>`.
+fn cloudwatch_log_group(rec: &RawRecord<'_>) -> Option<String> {
+    if rec.source_kind != "cloudwatch_logs" {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(rec.enrichment?).ok()?;
+    v.get("log_group")?.as_str().map(str::to_string)
+}
+
 /// Maps one audit log record.
 pub fn map_record(rec: &RawRecord<'_>) -> Result<Event, MapError> {
-    let (from_name, cluster) = from_object(rec.object);
+    let group = cloudwatch_log_group(rec);
+    let (from_name, cluster) = from_object(group.as_deref().unwrap_or(rec.object));
     let log_type = match rec.context {
         Some(c) => std::str::from_utf8(c).ok().and_then(LogType::from_name).ok_or_else(|| {
             MapError::new(format!("the unit context {:?} is no Redshift audit log type (connectionlog, userlog, useractivitylog)", String::from_utf8_lossy(c)))
@@ -567,6 +579,16 @@ mod tests {
         assert!(matches!(map(Some("userlog"), "export.txt", line), Ok(Event::AccountChange(_))));
         assert!(matches!(map(None, "a/111122223333_redshift_us-east-1_c_userlog_2020-12-03T10:18.gz", line), Ok(Event::AccountChange(_))));
         assert!(map(None, "export.txt", line).unwrap_err().0.contains("cannot tell which Redshift audit log"));
+        // Read from CloudWatch Logs: the group in the enrichment names both.
+        let auth = "authenticated |Mon, 7 Dec 2020 20:01:55:177|10.0.12.7 |52742 |5108|dev |analyst |password |0| | |0| | | | | | |";
+        let mut rec = trawl_guest_sdk::testing::record(auth.as_bytes());
+        rec.source_kind = "cloudwatch_logs";
+        rec.object = "cloudwatch-logs://111122223333/us-east-1//aws/redshift/cluster/prod/connectionlog:prod#1";
+        rec.enrichment = Some(br#"{"log_group":"/aws/redshift/cluster/prod/connectionlog","log_stream":"prod","event_id":"1"}"#);
+        let Ok(Event::Authentication(e)) = map_record(&rec) else { panic!() };
+        assert_eq!(e.dst_endpoint.and_then(|d| d.name).as_deref(), Some("prod"));
+        rec.source_kind = "redshift_audit";
+        assert!(map_record(&rec).is_err(), "only cloudwatch_logs records are read by their enrichment");
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl Mapper for VpcFlow {
         Manifest::new("vpc_flow", env!("CARGO_PKG_VERSION"), vec![ClassDecl::of::<NetworkActivity>()])
             .describe("Amazon VPC and Transit Gateway flow logs to OCSF 1.1.0 Network Activity, as Security Lake maps them, with the host's EC2 and IAM enrichment")
             .ocsf(ocsf::VERSION)
-            .for_sources(&["vpc_flow", "sqs"])
+            .for_sources(&["vpc_flow", "sqs", "cloudwatch_logs"])
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {

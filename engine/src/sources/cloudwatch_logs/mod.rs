@@ -89,9 +89,11 @@ pub struct CloudWatchLogsConfig {
     /// Events per FilterLogEvents page, 1 to 10000. Default 10000.
     #[serde(default = "default_page_events")]
     pub page_events: u32,
-    /// The log format of VPC Flow Logs delivered to these groups, as given to the flow log
-    /// (`${version} ${account-id} …`): every record's unit context, which `builtin:vpc_flow`
-    /// reads as a file's header. Default: none (the default format, for `builtin:vpc_flow`).
+    /// The log format of VPC Flow Logs delivered to these groups: the field names in order,
+    /// `version account-id interface-id …`, or the flow log's `LogFormat` as given to it with
+    /// each `${` written `$${` (`${…}` in a config is an environment variable). Every
+    /// record's unit context, which `builtin:vpc_flow` reads as a file's header. Default: none
+    /// (`builtin:vpc_flow` reads the default format).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
     /// Mapper: `builtin:passthrough` (default), `builtin:cloudtrail` (a trail delivered to
@@ -197,6 +199,19 @@ impl CloudWatchLogsConfig {
     }
 }
 
+impl CloudWatchLogsConfig {
+    /// `trawl check`: the groups resolve (DescribeLogGroups) and the first can be read
+    /// (FilterLogEvents, one event); what was verified, and the patterns that match no group.
+    fn check(&self, aws: Option<&AwsSession>) -> Result<(String, Vec<String>), AwsError> {
+        let logs = probe_session(aws)?.cloudwatch_logs();
+        let (groups, unmatched) = self.resolve(&logs, &mut api::RateLimiter::new(self.requests_per_second))?;
+        if let Some(g) = groups.first() {
+            runtime().block_on(logs.filter_log_events().log_group_name(g).limit(1).send()).map_err(|e| describe(&e, "logs:FilterLogEvents").with_context(format!("log group {g}")))?;
+        }
+        Ok((format!("logs:DescribeLogGroups, logs:FilterLogEvents OK ({} log groups)", groups.len()), unmatched))
+    }
+}
+
 impl SourceSpec for CloudWatchLogsConfig {
     fn mapper(&self) -> &str {
         &self.mapper
@@ -230,23 +245,15 @@ impl SourceSpec for CloudWatchLogsConfig {
     }
 
     fn probe(&self, _: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
-        let session = probe_session(aws)?;
-        let logs = session.cloudwatch_logs();
-        let mut limiter = api::RateLimiter::new(self.requests_per_second);
-        let (groups, _) = self.resolve(&logs, &mut limiter)?;
-        if let Some(g) = groups.first() {
-            runtime().block_on(logs.filter_log_events().log_group_name(g).limit(1).send()).map_err(|e| describe(&e, "logs:FilterLogEvents").with_context(format!("log group {g}")))?;
-        }
-        Ok(format!("logs:DescribeLogGroups, logs:FilterLogEvents OK ({} log groups)", groups.len()))
+        self.check(aws).map(|(ok, _)| ok)
     }
 
-    fn probe_rows(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Vec<ProbeRow> {
-        let outcome = match self.probe(connector, aws) {
+    /// One row; `WARN` when a name or prefix matches no log group (nothing to read there).
+    fn probe_rows(&self, _: &ConnectorDefaults, aws: Option<&AwsSession>) -> Vec<ProbeRow> {
+        let outcome = match self.check(aws) {
             Err(e) => ProbeOutcome::Failed(e),
-            Ok(ok) => {
-                let unmatched = probe_session(aws).ok().and_then(|s| self.resolve(&s.cloudwatch_logs(), &mut api::RateLimiter::new(self.requests_per_second)).ok()).map(|(_, u)| u).unwrap_or_default();
-                if unmatched.is_empty() { ProbeOutcome::Ok(ok) } else { ProbeOutcome::Warn(format!("{ok}; no log group matches {}", unmatched.join(", "))) }
-            }
+            Ok((ok, unmatched)) if unmatched.is_empty() => ProbeOutcome::Ok(ok),
+            Ok((ok, unmatched)) => ProbeOutcome::Warn(format!("{ok}; no log group matches {}", unmatched.join(", "))),
         };
         vec![ProbeRow { target: None, outcome }]
     }
@@ -331,7 +338,6 @@ impl CloudWatchLogs {
                     return Err(LaneStopped(why));
                 }
             };
-            ctx.add_total(page.events().len() as u64);
             for ev in page.events() {
                 self.take_event(ctx, group, &start, &mut cursor, &mut counts, ev);
             }
@@ -384,6 +390,7 @@ impl CloudWatchLogs {
         if ingestion - time > self.cfg.settle_seconds as i64 * 1000 {
             counts.late += 1;
         }
+        ctx.add_total(1);
         let mut unit = ctx.begin_unit(self.info(ctx, format!("{}:{stream}#{id}", self.group_url(group))), lane);
         if is_control_message(message) {
             counts.control_messages += 1;
