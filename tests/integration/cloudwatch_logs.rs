@@ -200,8 +200,8 @@ fn a_trail_in_cloudwatch_logs_lands_as_ocsf_through_paged_throttled_reads_and_a_
     proxy.state.lock().unwrap().throttle = vec![2];
     let sc = Scratch::new();
     // Pages of 4 split the milliseconds (3 events each) across pages.
-    let source = format!("log_groups = [\"aws-cloudtrail-logs-*\"]\nmapper = \"builtin:cloudtrail\"\nsettle_seconds = 0\npage_events = 4");
-    sc.config(&config(&moto, Some(&proxy.url()), &source, ""));
+    let source = "log_groups = [\"aws-cloudtrail-logs-*\"]\nmapper = \"builtin:cloudtrail\"\nsettle_seconds = 0\npage_events = 4";
+    sc.config(&config(&moto, Some(&proxy.url()), source, ""));
     let (out, summary) = sc.run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(proxy.throttled.load(Ordering::SeqCst) >= 1, "the throttled reply was sent");
@@ -209,8 +209,9 @@ fn a_trail_in_cloudwatch_logs_lands_as_ocsf_through_paged_throttled_reads_and_a_
     assert_eq!(summary.counts.records_read, events.len() as u64);
     assert!(summary.counts.reconciles());
     let got = ocsf_rows(&sc.path("out"));
-    let want: Vec<String> = input_records(&sample_trail()).iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
-    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), { let mut w = want.clone(); w.sort(); w }, "every record once, by its eventID");
+    let mut want: Vec<String> = input_records(&sample_trail()).iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
+    want.sort();
+    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), want, "every record once, by its eventID");
     schema_check(&got);
     // The same rows as the same records in a trail file give through cloudtrail_files.
     let files = Scratch::new();
@@ -283,11 +284,11 @@ fn a_plain_group_lands_raw_with_its_provenance_and_the_settle_window_holds_back_
         assert_eq!(v["time"].as_i64(), Some(t), "placed by the event's timestamp: {v}");
     }
 
-    // After the first run: an event put late but after the cursor (within reach), one put
-    // with a timestamp the cursor has passed (not read: ingested later than the settle
-    // window), and time for the settling event to settle.
-    std::thread::sleep(Duration::from_millis(3000));
-    put(&moto, group, "web-2", &[(t1 - 2000, "GET /late-but-after-the-cursor 200".into())]);
+    // After the first run: an event ingested 6.5 s after its timestamp (later than the settle
+    // window) but still after the cursor, so read, and warned about; one with a timestamp the
+    // cursor has passed (not read); and time for the settling event to settle.
+    std::thread::sleep(Duration::from_millis((t1 + 5500 - now_ms()).max(0) as u64));
+    put(&moto, group, "web-2", &[(t1 - 1000, "GET /late-but-after-the-cursor 200".into())]);
     put(&moto, group, "web-2", &[(old + 1, "GET /too-late 200".into())]);
     std::thread::sleep(Duration::from_millis((t0 + 6000 + 1500 - now_ms()).max(0) as u64));
     let (out, summary) = sc.run();
@@ -298,6 +299,7 @@ fn a_plain_group_lands_raw_with_its_provenance_and_the_settle_window_holds_back_
     assert!(raws.contains(&"GET /settling 200") && raws.contains(&"GET /late-but-after-the-cursor 200"), "{raws:?}");
     assert!(!raws.contains(&"GET /too-late 200"));
     assert_eq!(got.len(), 7);
+    assert!(stderr(&out).contains("raise settle_seconds") && stderr(&out).contains(group), "the late event is warned about: {}", stderr(&out));
     // And a third run has nothing new.
     let (out, summary) = sc.run();
     assert!(out.status.success(), "{}", stderr(&out));

@@ -173,7 +173,9 @@ impl CloudWatchLogsConfig {
             let mut token: Option<String> = None;
             let mut found = false;
             loop {
-                let req = logs.describe_log_groups().log_group_name_prefix(pattern.prefix()).set_next_token(token.clone());
+                // `*` alone lists every group: the API refuses an empty prefix.
+                let prefix = Some(pattern.prefix().to_string()).filter(|p| !p.is_empty());
+                let req = logs.describe_log_groups().set_log_group_name_prefix(prefix).set_next_token(token.clone());
                 let page = runtime().block_on(api::call_with_backoff(limiter, 4, Duration::from_secs(1), || {
                     let req = req.clone();
                     async move { req.send().await.map_err(|e| describe(&e, "logs:DescribeLogGroups")) }
