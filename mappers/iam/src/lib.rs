@@ -18,10 +18,11 @@
 //!   are both principals (a role is what a session acts as, and CloudTrail names it in
 //!   `userIdentity` as it names a user), so both are users here: `uid` the ARN (the user
 //!   object's own example is "AWS user ARN"), `uid_alt` the unique id (`AIDA…`, `AROA…`; "the
-//!   AWS user Principal ID"), `name`, `type` as CloudTrail's `userIdentity.type` writes it
-//!   (`IAMUser`, `Role`, `Root`) so rows join to API Activity rows on it, `type_id` User (1),
-//!   Other (99) for a role, Admin (2) for the root user, `account` the account (AWS Account,
-//!   10), `groups` the user's groups (`IAM Group`). Activity **Collect** (2): "the discovered
+//!   AWS user Principal ID"; API Activity rows name the same principal by the same ARN),
+//!   `name`, `type_id` User (1) for an IAM user, Admin (2) for the root user ("admin/root user
+//!   account") and Other (99) with `type` `Role` for a role (OCSF's `type` is the caption of
+//!   `type_id` unless that is Other), `account` the account (AWS Account, 10), `groups` the
+//!   user's groups (`IAM Group`). Activity **Collect** (2): "the discovered
 //!   information is via a collection process" — the API was asked — not Log.
 //! - **Groups and customer managed policies → Entity Management (3004), Read (2).** Neither is
 //!   a principal (a group cannot be authenticated as, a policy is a document), and no 1.1.0
@@ -198,11 +199,12 @@ impl Ctx<'_> {
     }
 
     fn principal(&self) -> Result<UserInventoryInfo, MapError> {
-        let (name_f, id_f, type_, type_id) = match self.kind {
-            "user" => ("UserName", "UserId", "IAMUser", ocsf::user_type::USER),
-            "role" => ("RoleName", "RoleId", "Role", ocsf::user_type::OTHER),
-            _ => ("UserName", "UserId", "Root", ocsf::user_type::ADMIN),
+        let (name_f, id_f, type_id) = match self.kind {
+            "user" => ("UserName", "UserId", ocsf::user_type::USER),
+            "role" => ("RoleName", "RoleId", ocsf::user_type::OTHER),
+            _ => ("UserName", "UserId", ocsf::user_type::ADMIN),
         };
+        let type_ = if type_id == ocsf::user_type::OTHER { "Role" } else { ocsf::user_type::name(type_id) };
         let mut e = UserInventoryInfo::new(self.time, self.activity(2), ocsf::severity::INFORMATIONAL);
         let arn = self.field("Arn");
         let mut name = self.field(name_f);
@@ -358,7 +360,7 @@ mod tests {
         r["credential_report"] = json!({"user": "alice", "arn": "arn:aws:iam::123456789012:user/alice", "mfa_active": "false", "password_enabled": "true", "password_last_used": "no_information", "password_last_changed": "2026-11-01T02:09:41+00:00", "access_key_1_active": "true", "access_key_1_last_rotated": "2026-09-03T02:09:41+00:00", "access_key_1_last_used_date": "N/A", "access_key_2_active": "false", "access_key_2_last_rotated": "N/A", "cert_1_active": "false"});
         let Event::User(e) = record(&r).unwrap() else { panic!() };
         assert_eq!((e.class_uid, e.activity_id, e.type_uid, e.time), (5003, 2, 500302, T));
-        assert_eq!((e.user.uid.as_deref(), e.user.uid_alt.as_deref(), e.user.name.as_deref(), e.user.type_.as_deref(), e.user.type_id), (Some("arn:aws:iam::123456789012:user/alice"), Some("AIDAEXAMPLE"), Some("alice"), Some("IAMUser"), Some(1)));
+        assert_eq!((e.user.uid.as_deref(), e.user.uid_alt.as_deref(), e.user.name.as_deref(), e.user.type_.as_deref(), e.user.type_id), (Some("arn:aws:iam::123456789012:user/alice"), Some("AIDAEXAMPLE"), Some("alice"), Some("User"), Some(1)));
         assert_eq!(e.user.groups.unwrap()[0].name.as_deref(), Some("ops"));
         let u = e.unmapped.unwrap();
         assert_eq!(u["credential_report.mfa_active"], "false");
@@ -384,7 +386,7 @@ mod tests {
         let mut root = base("root", "snapshot", json!({"Arn": "arn:aws:iam::123456789012:root"}));
         root["credential_report"] = json!({"user": "<root_account>", "arn": "arn:aws:iam::123456789012:root", "mfa_active": "true"});
         let Event::User(e) = record(&root).unwrap() else { panic!() };
-        assert_eq!((e.user.name.as_deref(), e.user.type_id, e.user.uid_alt), (Some("<root_account>"), Some(2), None));
+        assert_eq!((e.user.name.as_deref(), e.user.type_.as_deref(), e.user.type_id, e.user.uid_alt), (Some("<root_account>"), Some("Admin"), Some(2), None));
         let Event::Entity(e) = record(&base("policy", "changed", json!({"PolicyName": "audit-read", "Arn": "arn:aws:iam::123456789012:policy/audit-read", "DefaultVersionId": "v2", "PolicyVersionList": [{"VersionId": "v1", "IsDefaultVersion": false, "Document": {"Statement": "old"}}, {"VersionId": "v2", "IsDefaultVersion": true, "Document": {"Statement": "new"}}]}))).unwrap() else { panic!() };
         assert_eq!((e.class_uid, e.activity_id, e.entity.type_.as_deref(), e.entity.version.as_deref()), (3004, 2, Some("IAM Managed Policy"), Some("v2")));
         assert_eq!(serde_json::from_str::<Value>(e.entity.data.as_deref().unwrap()).unwrap(), json!({"Statement": "new"}), "the default version's document");

@@ -75,10 +75,18 @@ fn tags(list: &[Tag]) -> Value {
     list.iter().map(|t| json!({"Key": t.key(), "Value": t.value()})).collect()
 }
 
-fn entity(kind: &'static str, id: Option<&str>, name: Option<&str>, arn: Option<&str>, detail: Map<String, Value>) -> Result<Entity, String> {
-    match (id, name, arn) {
-        (Some(id), Some(name), Some(arn)) if !id.is_empty() => Ok(Entity { kind, id: id.to_string(), name: name.to_string(), arn: arn.to_string(), detail: Value::Object(detail) }),
-        _ => Err(format!("GetAccountAuthorizationDetails returned a {kind} without its id, name or ARN ({:?})", name.or(arn).or(id))),
+/// An entity is keyed by its unique id, or by its ARN when the reply leaves the id out; a
+/// missing name is the ARN's last segment (`…:policy/<path><name>`). moto 5.2 leaves out both
+/// `PolicyId` and `PolicyName` of managed policies. Without an ARN an entity cannot be told
+/// apart.
+fn entity(kind: &'static str, id: Option<&str>, name: Option<&str>, arn: Option<&str>, mut detail: Map<String, Value>) -> Result<Entity, String> {
+    let name = name.or_else(|| arn.and_then(|a| a.rsplit('/').next()).filter(|n| !n.is_empty()));
+    if let (Some(n), "policy") = (name, kind) {
+        detail.entry("PolicyName").or_insert_with(|| Value::String(n.to_string()));
+    }
+    match (id.filter(|i| !i.is_empty()).or(arn), name, arn) {
+        (Some(id), Some(name), Some(arn)) => Ok(Entity { kind, id: id.to_string(), name: name.to_string(), arn: arn.to_string(), detail: Value::Object(detail) }),
+        _ => Err(format!("GetAccountAuthorizationDetails returned a {kind} without its name or ARN ({:?})", name.or(arn).or(id))),
     }
 }
 
@@ -180,8 +188,10 @@ mod tests {
 
     #[test]
     fn an_entity_without_its_id_is_an_error_naming_it() {
-        let u = UserDetail::builder().user_name("alice").arn("arn:aws:iam::123456789012:user/alice").build();
+        let u = UserDetail::builder().user_name("alice").user_id("AIDAEXAMPLE").build();
         assert!(user(&u).unwrap_err().contains("alice"));
+        let u = UserDetail::builder().user_name("alice").arn("arn:aws:iam::123456789012:user/alice").build();
+        assert_eq!(user(&u).unwrap().key(), "user/arn:aws:iam::123456789012:user/alice", "no id: keyed by the ARN");
         let u = UserDetail::builder().user_name("alice").user_id("AIDAEXAMPLE").arn("arn:aws:iam::123456789012:user/alice").group_list("admins").build();
         let e = user(&u).unwrap();
         assert_eq!((e.key().as_str(), e.detail["GroupList"][0].as_str()), ("user/AIDAEXAMPLE", Some("admins")));

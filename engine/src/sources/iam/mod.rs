@@ -20,7 +20,7 @@
 //! record carries the name and ARN kept). The lane `snapshot` holds the snapshot in progress
 //! (`{snapshot, complete}`), moved by every unit.
 //!
-//! **Exactly once.** A run writes its records in units of [`UNIT_ENTITIES`]. Killed after any
+//! **Exactly once.** A run writes its records in units of `entities_per_unit`. Killed after any
 //! commit, the next run sees the snapshot incomplete, takes the same snapshot id and fetches
 //! again: in `snapshot` mode the entities whose value names that snapshot are written already
 //! and are skipped; in `changes` mode the values committed already match, so those changes are
@@ -46,8 +46,6 @@ use crate::{
 };
 use entities::Entity;
 
-/// Entities a unit holds at most: a commit falls between units.
-pub const UNIT_ENTITIES: usize = 100;
 /// The cursor lane of the snapshot in progress.
 const LANE: &str = "snapshot";
 /// The keyed-value map of entity → what the last snapshot saw of it.
@@ -95,6 +93,10 @@ pub struct IamConfig {
     /// other caller.
     #[serde(default = "default_requests_per_second")]
     pub requests_per_second: f64,
+    /// Records per unit of work. Default 100. A commit falls between units, so a run stopped
+    /// midway keeps what its committed units wrote.
+    #[serde(default = "default_entities_per_unit")]
+    pub entities_per_unit: usize,
     /// Mapper: `builtin:iam` (default), `builtin:passthrough` or a `.wasm` path.
     #[serde(default = "default_mapper")]
     pub mapper: String,
@@ -108,6 +110,9 @@ fn default_report_wait_seconds() -> u64 {
 }
 fn default_requests_per_second() -> f64 {
     5.0
+}
+fn default_entities_per_unit() -> usize {
+    100
 }
 fn default_mapper() -> String {
     "builtin:iam".into()
@@ -125,6 +130,9 @@ impl SourceSpec for IamConfig {
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
         if !(self.requests_per_second > 0.0) {
             return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
+        }
+        if self.entities_per_unit == 0 {
+            return Err("entities_per_unit must be at least 1".into());
         }
         Ok(())
     }
@@ -221,7 +229,7 @@ impl Iam {
             }
             let mut entities = BTreeMap::new();
             for e in found {
-                // An entity without its id cannot be keyed: the snapshot would be wrong, not
+                // An entity without a name or ARN cannot be keyed: the snapshot would be wrong, not
                 // just short, so it is not taken.
                 let e = e.map_err(AwsError::config_error)?;
                 entities.insert(e.key(), e);
@@ -383,7 +391,7 @@ impl Source for Iam {
                 }
             })
             .collect();
-        let chunks: Vec<&[Emission]> = if emissions.is_empty() { vec![&[]] } else { emissions.chunks(UNIT_ENTITIES).collect() };
+        let chunks: Vec<&[Emission]> = if emissions.is_empty() { vec![&[]] } else { emissions.chunks(self.cfg.entities_per_unit).collect() };
         ctx.set_total(chunks.len() as u64);
         let last = chunks.len() - 1;
         for (n, chunk) in chunks.into_iter().enumerate() {

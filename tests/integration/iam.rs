@@ -1,0 +1,329 @@
+//! Source `iam` against moto (IAM with its credential report and account alias): a snapshot's
+//! rows, every one schema-checked; `changes` mode over three runs; kill -9 and rerun;
+//! `trawl check` when denied.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use serde_json::{Value, json};
+use trawl::aws::runtime;
+
+use crate::common::{
+    Scratch,
+    aws::{ACCOUNT, Moto},
+};
+
+/// The inline policy of `alice` as written; IAM returns it URL-encoded.
+fn alice_inline() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Sid": "ReadLogs", "Effect": "Allow", "Action": ["logs:Get*", "logs:Describe*"], "Resource": "*"}]})
+}
+
+fn managed_v1() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::audit-bucket/*"}]})
+}
+
+fn trust() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+}
+
+/// An account: users alice (in group ops, the managed policy attached, an inline policy, an
+/// access key, a console password) and bob (no credentials), group ops, the customer managed
+/// policy audit-read, role app-server, and the account alias.
+fn seed(moto: &Moto) -> aws_sdk_iam::Client {
+    let iam = aws_sdk_iam::Client::new(&moto.sdk());
+    runtime().block_on(async {
+        iam.create_account_alias().account_alias("prod-main").send().await.unwrap();
+        for u in ["alice", "bob"] {
+            iam.create_user().user_name(u).send().await.unwrap();
+        }
+        iam.create_group().group_name("ops").send().await.unwrap();
+        iam.add_user_to_group().group_name("ops").user_name("alice").send().await.unwrap();
+        let p = iam.create_policy().policy_name("audit-read").policy_document(managed_v1().to_string()).description("reads the audit bucket").send().await.unwrap();
+        let arn = p.policy().unwrap().arn().unwrap().to_string();
+        iam.attach_user_policy().user_name("alice").policy_arn(&arn).send().await.unwrap();
+        iam.attach_group_policy().group_name("ops").policy_arn(&arn).send().await.unwrap();
+        iam.put_user_policy().user_name("alice").policy_name("read-logs").policy_document(alice_inline().to_string()).send().await.unwrap();
+        iam.create_login_profile().user_name("alice").password("Not-a-real-password-1").send().await.unwrap();
+        iam.create_access_key().user_name("alice").send().await.unwrap();
+        iam.create_role().role_name("app-server").assume_role_policy_document(trust().to_string()).send().await.unwrap();
+    });
+    iam
+}
+
+fn policy_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
+}
+
+fn config(moto: &Moto, mode: &str, source_extra: &str, pipeline: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "state"
+[pipeline]
+workers = 2
+{pipeline}
+[[connectors]]
+name = "iam-account"
+region = "us-east-1"
+endpoint_url = "{moto}"
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+[[connectors.sources]]
+type = "iam"
+mode = "{mode}"
+requests_per_second = 50
+{source_extra}
+[[outputs]]
+type = "ndjson"
+path = "out"
+"#,
+        moto = moto.url()
+    )
+}
+
+/// Every NDJSON event under `dir`, in file order.
+fn events(dir: &Path) -> Vec<Value> {
+    let mut files: Vec<_> = if dir.exists() { walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()).filter(|f| f.file_type().is_file() && f.path().to_string_lossy().ends_with(".json") && !f.path().components().any(|c| c.as_os_str() == ".tmp")).map(|f| f.path().to_path_buf()).collect() } else { Vec::new() };
+    files.sort();
+    files.iter().flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>()).collect()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every NDJSON event of `dir`, by metadata.uid; panics on a duplicate.
+fn by_uid(dir: &Path) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for e in events(dir) {
+        let uid = e["metadata"]["uid"].as_str().unwrap().to_string();
+        assert!(out.insert(uid.clone(), e).is_none(), "event {uid} written twice");
+    }
+    out
+}
+
+/// Every event passes the strict OCSF 1.1.0 check.
+fn schema_checked(events: &[Value]) {
+    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
+    for e in events {
+        let v = schema.validate(e);
+        assert!(v.is_empty(), "{}: {}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+    }
+}
+
+fn unmapped_json(e: &Value, key: &str) -> Value {
+    serde_json::from_str(e["unmapped"][key].as_str().unwrap_or_else(|| panic!("unmapped.{key} missing in {e}"))).unwrap()
+}
+
+/// The events of one run: those not in `before`.
+fn new_events(dir: &Path, before: &BTreeMap<String, Value>) -> Vec<Value> {
+    by_uid(dir).into_iter().filter(|(k, _)| !before.contains_key(k)).map(|(_, v)| v).collect()
+}
+
+/// What an event is about: (label, name).
+fn what(e: &Value) -> (String, String) {
+    let name = e["user"]["name"].as_str().or(e["entity"]["name"].as_str()).unwrap().to_string();
+    (e["metadata"]["labels"][0].as_str().unwrap().to_string(), name)
+}
+
+#[test]
+fn a_snapshot_lands_every_entity_with_its_credential_facts_and_decoded_policies() {
+    let moto = Moto::start();
+    seed(&moto);
+    let sc = Scratch::new();
+    sc.config(&config(&moto, "snapshot", "", ""));
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = by_uid(&sc.path("out"));
+    let rows: Vec<Value> = first.values().cloned().collect();
+    schema_checked(&rows);
+    let mut names: Vec<(i64, String)> = rows.iter().map(|e| (e["class_uid"].as_i64().unwrap(), what(e).1)).collect();
+    names.sort();
+    assert_eq!(names, [(3004, "audit-read".to_string()), (3004, "ops".into()), (5003, "alice".into()), (5003, "app-server".into()), (5003, "bob".into())]);
+    assert_eq!(summary.counts.records_read, 5);
+    let find = |name: &str| rows.iter().find(|e| what(e).1 == name).unwrap().clone();
+
+    let alice = find("alice");
+    assert_eq!((alice["activity_id"].as_i64(), alice["activity_name"].as_str(), alice["user"]["type"].as_str(), alice["user"]["type_id"].as_i64()), (Some(2), Some("Collect"), Some("User"), Some(1)));
+    assert_eq!(alice["user"]["uid"], format!("arn:aws:iam::{ACCOUNT}:user/alice"));
+    assert_eq!(alice["user"]["groups"][0]["name"], "ops");
+    assert_eq!(alice["user"]["account"]["uid"], ACCOUNT);
+    // From the credential report: a console password, one active key created just now, no MFA.
+    let u = &alice["unmapped"];
+    assert_eq!((u["credential_report.mfa_active"].as_str(), u["credential_report.password_enabled"].as_str(), u["credential_report.access_key_1_active"].as_str()), (Some("false"), Some("true"), Some("true")));
+    assert_eq!(u["credential_report.access_key_1_age_days"], "0");
+    assert_eq!(u["credential_report.password_last_used"], "no_information", "never signed in");
+    assert!(u.get("credential_report.access_key_2_last_rotated").is_none(), "N/A: there is no second key");
+    assert_eq!(u["account_alias"], "prod-main");
+    // Policies: the inline one decoded from its URL-encoded wire form, the managed one named.
+    assert_eq!(unmapped_json(&alice, "inline_policies"), json!([{"PolicyName": "read-logs", "PolicyDocument": alice_inline()}]));
+    assert_eq!(unmapped_json(&alice, "attached_managed_policies"), json!([{"PolicyName": "audit-read", "PolicyArn": policy_arn("audit-read")}]));
+
+    let bob = find("bob");
+    assert_eq!((bob["unmapped"]["credential_report.password_enabled"].as_str(), bob["unmapped"]["credential_report.access_key_1_active"].as_str()), (Some("false"), Some("false")));
+    assert!(bob["unmapped"].get("credential_report.access_key_1_age_days").is_none() && bob["user"].get("groups").is_none());
+
+    let role = find("app-server");
+    assert_eq!((role["user"]["type"].as_str(), role["user"]["type_id"].as_i64()), (Some("Role"), Some(99)));
+    assert_eq!(unmapped_json(&role, "assume_role_policy_document"), trust());
+
+    let policy = find("audit-read");
+    assert_eq!((policy["activity_name"].as_str(), policy["entity"]["type"].as_str(), policy["entity"]["version"].as_str(), policy["entity"]["uid"].as_str()), (Some("Read"), Some("IAM Managed Policy"), Some("v1"), Some(policy_arn("audit-read").as_str())));
+    assert_eq!(serde_json::from_str::<Value>(policy["entity"]["data"].as_str().unwrap()).unwrap(), managed_v1());
+    assert_eq!(policy["unmapped"]["attachment_count"], "2");
+    let group = find("ops");
+    let data: Value = serde_json::from_str(group["entity"]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(data["AttachedManagedPolicies"][0]["PolicyArn"], policy_arn("audit-read"));
+
+    // Every entity, every run: a second snapshot has its own uid for each.
+    let (out, _) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = new_events(&sc.path("out"), &first);
+    assert_eq!(second.len(), 5);
+    let snapshots: std::collections::BTreeSet<&str> = second.iter().map(|e| e["unmapped"]["snapshot.uid"].as_str().unwrap()).collect();
+    assert_eq!(snapshots.len(), 1);
+    assert!(!snapshots.contains(alice["unmapped"]["snapshot.uid"].as_str().unwrap()));
+}
+
+#[test]
+fn changes_mode_over_three_runs_writes_exactly_what_changed() {
+    let moto = Moto::start();
+    let iam = seed(&moto);
+    let sc = Scratch::new();
+    sc.config(&config(&moto, "changes", "", ""));
+    let run = |before: &BTreeMap<String, Value>| -> Vec<(String, String)> {
+        let (out, _) = sc.run();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let new = new_events(&sc.path("out"), before);
+        schema_checked(&new);
+        let mut w: Vec<(String, String)> = new.iter().map(what).collect();
+        w.sort();
+        w
+    };
+    let added = |n: &str| ("added".to_string(), n.to_string());
+    assert_eq!(run(&BTreeMap::new()), [added("alice"), added("app-server"), added("audit-read"), added("bob"), added("ops")], "the first run: everything is new");
+
+    // Run 2: a user added, the managed policy changed (a new default version).
+    let v2 = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]});
+    runtime().block_on(async {
+        iam.create_user().user_name("carol").send().await.unwrap();
+        iam.create_policy_version().policy_arn(policy_arn("audit-read")).policy_document(v2.to_string()).set_as_default(true).send().await.unwrap();
+    });
+    let before = by_uid(&sc.path("out"));
+    assert_eq!(run(&before), [added("carol"), ("changed".into(), "audit-read".into())]);
+    let changed = new_events(&sc.path("out"), &before).into_iter().find(|e| what(e).1 == "audit-read").unwrap();
+    assert_eq!((changed["entity"]["version"].as_str(), serde_json::from_str::<Value>(changed["entity"]["data"].as_str().unwrap()).unwrap()), (Some("v2"), v2));
+
+    // Run 3: the role deleted.
+    runtime().block_on(iam.delete_role().role_name("app-server").send()).unwrap();
+    let before = by_uid(&sc.path("out"));
+    assert_eq!(run(&before), [("removed".to_string(), "app-server".to_string())]);
+    let removed = new_events(&sc.path("out"), &before).remove(0);
+    assert_eq!((removed["class_uid"].as_i64(), removed["activity_id"].as_i64(), removed["activity_name"].as_str(), removed["user"]["uid"].as_str()), (Some(5003), Some(99), Some("Removed"), Some(format!("arn:aws:iam::{ACCOUNT}:role/app-server").as_str())));
+
+    // Nothing changed since: nothing written.
+    let before = by_uid(&sc.path("out"));
+    assert_eq!(run(&before), Vec::<(String, String)>::new());
+}
+
+/// Many users, small units: a run commits many times.
+fn seed_many(moto: &Moto, n: usize) -> aws_sdk_iam::Client {
+    let iam = seed(moto);
+    runtime().block_on(async {
+        for i in 0..n {
+            iam.create_user().user_name(format!("user-{i:03}")).send().await.unwrap();
+        }
+    });
+    iam
+}
+
+#[test]
+fn a_kill_mid_snapshot_then_a_rerun_writes_every_entity_of_the_snapshot_once() {
+    let moto = Moto::start();
+    seed_many(&moto, 120);
+    let total = 125;
+    let mut seed: u64 = 0x1a3_5eed;
+    let mut mid_run = 0;
+    for trial in 0..3 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let kill_after = Duration::from_millis((seed >> 33) % 150);
+        let sc = Scratch::new();
+        sc.config(&config(&moto, "snapshot", "entities_per_unit = 2", "commit_every_records = 2\nbatch_rows = 2"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let t0 = std::time::Instant::now();
+        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
+            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(kill_after);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let before = by_uid(&sc.path("out")).len();
+        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {total} entities out");
+        let finished = before == total;
+        mid_run += (before > 0 && !finished) as usize;
+        let (out, summary) = sc.run();
+        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
+        let after = by_uid(&sc.path("out"));
+        let snapshots: std::collections::BTreeSet<&str> = after.values().map(|e| e["unmapped"]["snapshot.uid"].as_str().unwrap()).collect();
+        if finished {
+            // The kill came after the last commit: the rerun takes a snapshot of its own.
+            assert_eq!((after.len(), snapshots.len(), summary.counts.records_read as usize), (2 * total, 2, total), "trial {trial}");
+            continue;
+        }
+        assert_eq!(after.len(), total, "trial {trial}: every entity once");
+        assert_eq!(snapshots.len(), 1, "trial {trial}: the rerun finished the snapshot the killed run began");
+        // A kill after a commit was prepared leaves it pending: the rerun publishes it before it
+        // reads, so it reads at most what was not out yet.
+        assert!(summary.counts.records_read as usize <= total - before, "trial {trial}: the rerun writes only what was not committed: read {}", summary.counts.records_read);
+    }
+    assert!(mid_run >= 2, "the kills must land mid-run: {mid_run} of 3 did");
+}
+
+#[test]
+fn a_crash_between_publish_and_checkpoint_in_changes_mode_reports_each_change_once() {
+    let moto = Moto::start();
+    seed_many(&moto, 20);
+    let sc = Scratch::new();
+    sc.config(&config(&moto, "changes", "entities_per_unit = 4", "commit_every_records = 4\nbatch_rows = 4"));
+    // The first commit's files are published, then the process aborts before its checkpoint.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).env("TRAWL_FAULT", "abort_after_publish").output().unwrap();
+    assert!(!out.status.success());
+    let published = by_uid(&sc.path("out")).len();
+    // The mapper's compile comes first, so the source may have read everything by the first
+    // commit: then the whole snapshot was published without its checkpoint.
+    assert!(published > 0, "{published}");
+    let (out, _) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = by_uid(&sc.path("out"));
+    assert_eq!(all.len(), 25, "every entity added once: the rerun rolled the commit forward and went on");
+    assert!(all.values().all(|e| what(e).0 == "added"));
+    let (out, _) = sc.run();
+    assert!(out.status.success());
+    assert_eq!(by_uid(&sc.path("out")).len(), 25, "and nothing is reported again");
+}
+
+#[test]
+fn check_names_iam_read_only_access_when_denied_and_a_denied_run_writes_nothing() {
+    // moto enforces IAM once INITIAL_NO_AUTH_ACTION_COUNT requests have been made: the setup
+    // below uses exactly those.
+    let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+    let iam = aws_sdk_iam::Client::new(&moto.sdk());
+    runtime().block_on(iam.create_user().user_name("collector").send()).unwrap();
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}]});
+    runtime().block_on(iam.put_user_policy().user_name("collector").policy_name("p").policy_document(policy.to_string()).send()).unwrap();
+    let key = runtime().block_on(iam.create_access_key().user_name("collector").send()).unwrap();
+    let key = key.access_key().unwrap();
+    let sc = Scratch::new();
+    sc.config(&config(&moto, "snapshot", "", "").replace("access_key_id = \"testing\", secret_access_key = \"testing\"", "access_key_id = \"${K}\", secret_access_key = \"${S}\""));
+    let trawl = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(sc.dir.path()).env("K", key.access_key_id()).env("S", key.secret_access_key()).output().unwrap();
+    let o = trawl(&["check", "--config", "config.toml", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    let r = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("iam")).unwrap();
+    assert!(r["ok"] == false && r["permission"].as_str().unwrap_or("").contains("IAMReadOnlyAccess: iam:GetAccountAuthorizationDetails denied"), "{rows:#?}");
+    let o = trawl(&["run", "--config", "config.toml", "--summary-json", "summary.json", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary: trawl::pipeline::RunSummary = serde_json::from_str(&std::fs::read_to_string(sc.path("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary.counts.objects_retry_later, 1);
+    assert!(summary.sources[0].error.as_deref().unwrap().contains("IAMReadOnlyAccess"), "{:?}", summary.sources[0].error);
+    assert!(events(&sc.path("out")).is_empty());
+}
