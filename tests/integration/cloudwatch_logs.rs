@@ -311,8 +311,9 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
     let moto = Moto::start();
     let group = "aws-cloudtrail-logs-busy";
     create_group(&moto, group, &["a", "b"]);
-    // 2000 CloudTrail records (each its own eventID), four to a millisecond, two in each
-    // stream: commits (every 500 records) and pages (50 events) cut milliseconds anywhere.
+    // 2000 CloudTrail records (each its own eventID), six to a millisecond, three in each
+    // stream: commits (batches of 100, every 500 records) and pages (50 events) fall inside
+    // milliseconds.
     let sample = input_records(&sample_trail());
     let base = now_ms() - 1_800_000;
     let mut ids = Vec::new();
@@ -323,7 +324,7 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
                 let id = format!("cwl-{s}-{i:04}");
                 r["eventID"] = id.clone().into();
                 ids.push(id);
-                (base + (i as i64) / 2, r.to_string())
+                (base + (i as i64) / 3, r.to_string())
             })
             .collect();
         for chunk in events.chunks(250) {
