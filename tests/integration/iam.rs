@@ -327,3 +327,32 @@ fn check_names_iam_read_only_access_when_denied_and_a_denied_run_writes_nothing(
     assert!(summary.sources[0].error.as_deref().unwrap().contains("IAMReadOnlyAccess"), "{:?}", summary.sources[0].error);
     assert!(events(&sc.path("out")).is_empty());
 }
+
+/// The sample entity records (`examples/data/iam/entities.ndjson`) as the `iam` source hands
+/// them on: one record per line, of kind `iam`.
+pub fn sample_batch(file: &Path, connector: &str) -> trawl::batch::RawBatch {
+    let info = trawl::batch::ObjectInfo { connector: connector.into(), source_kind: "iam", aws_account_id: Some("123456789012".into()), region: None, object: "iam://123456789012/snapshot/2024-02-01T09:40:00.000Z/0".into() };
+    let mut b = trawl::batch::RawBatchBuilder::new();
+    for (i, line) in std::fs::read_to_string(file).unwrap().lines().enumerate() {
+        b.push_full(&info, line.as_bytes(), i as u64, 0, 1_706_780_400_000, None, None);
+    }
+    b.finish(1)
+}
+
+/// Every golden event of `builtin:iam` passes the strict check, and the wasm and native builds
+/// map the samples alike.
+#[test]
+fn the_sample_records_pass_the_schema_check_in_both_builds() {
+    use trawl::mapper::BatchMapper;
+    let file = crate::common::repo().join("examples/data/iam/entities.ndjson");
+    let batch = sample_batch(&file, crate::golden::CONNECTOR);
+    let wasm = crate::golden::load_builtin("iam");
+    let native = trawl::mapper::NativeMapper::<trawl_mapper_iam::Iam>::new(Value::Null);
+    assert_eq!(wasm.manifest(), native.manifest());
+    let (a, b) = (wasm.map(&batch).unwrap(), native.map(&batch).unwrap());
+    let json = a.to_json(&batch);
+    assert_eq!(json, b.to_json(&batch));
+    let events: Vec<Value> = json.as_array().unwrap().iter().flat_map(|r| r["events"].as_array().unwrap().clone()).collect();
+    assert_eq!(events.len(), 9, "one event per record");
+    schema_checked(&events);
+}
