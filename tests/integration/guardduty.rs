@@ -77,6 +77,26 @@ path = "out"
     )
 }
 
+/// Starts `trawl run` in `sc`, waits for its first commit (rows in `out/`), lets it run
+/// `kill_after` longer and kills it with SIGKILL; returns how many events it committed.
+pub(crate) fn kill_after_first_commit(sc: &Scratch, kill_after: Duration) -> usize {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["run", "--config", "config.toml", "--quiet"])
+        .current_dir(sc.dir.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(kill_after);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    events(&sc.path("out")).len()
+}
+
 fn schema() -> trawl::ocsf::Schema {
     trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap()
 }
@@ -172,21 +192,7 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_finding_exactly_once() {
         let sc = Scratch::new();
         sc.config(&config(&moto, &gd, "", "commit_every_records = 3\nbatch_rows = 3"));
         gd.state.lock().unwrap().delay = Duration::from_millis(60);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["run", "--config", "config.toml", "--quiet"])
-            .current_dir(sc.dir.path())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = std::time::Instant::now();
-        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(kill_after);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let before = events(&sc.path("out")).len();
+        let before = kill_after_first_commit(&sc, kill_after);
         eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} findings committed", findings.len());
         mid_run += (before > 0 && before < findings.len()) as usize;
         gd.state.lock().unwrap().delay = Duration::ZERO;

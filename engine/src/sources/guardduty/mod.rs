@@ -89,9 +89,7 @@ fn default_mapper() -> String {
 impl GuardDutyConfig {
     /// The millisecond a lane without a cursor starts at.
     fn first_ms(&self, since: Option<NaiveDate>, now: i64) -> Result<i64, String> {
-        let today = chrono::DateTime::from_timestamp_millis(now).expect("valid").date_naive();
-        let days = super::DayRange::resolve(self.since.as_deref(), None, since, None, "7d", today)?;
-        Ok(days.first.and_hms_opt(0, 0, 0).expect("valid").and_utc().timestamp_millis())
+        super::common::days::first_ms(self.since.as_deref(), since, "7d", now)
     }
 }
 
