@@ -1,0 +1,227 @@
+//! Source `redshift_events` against the DescribeEvents wire fake (moto has no DescribeEvents;
+//! the fake speaks awsQuery XML as aws-sdk-redshift does), with moto answering STS: rows land
+//! and pass the OCSF check, a throttled reply is retried, `source_types` filters, kill -9 and
+//! rerun gives every event once, `since` older than 14 days is clamped with a warning, and
+//! `trawl check` names the action when denied.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde_json::Value;
+
+use crate::{
+    cloudwatch_alarms::{events, stderr},
+    common::{
+        Scratch,
+        aws::Moto,
+        fake_redshift::{RedshiftEvent, RedshiftFake},
+    },
+};
+
+/// Events of each source type and category, with messages as the Management Guide's event
+/// table words them, copied `copies` times at recent times: the copies share their
+/// milliseconds (three per millisecond), some on the 30-minute slice boundaries.
+fn recent_events(now: i64, copies: usize) -> Vec<RedshiftEvent> {
+    let base = (now - 3 * 3600) / 1800 * 1800 * 1000;
+    let mut out = Vec::new();
+    for c in 0..copies {
+        let t = |step: i64| base + step * 450_000 + (c as i64 / 3) * 11;
+        let cluster = format!("examplecluster-{c}");
+        let ev = |step: i64, source_type: &str, source: String, cats: &[&str], severity: &str, id: &str, message: String| RedshiftEvent {
+            source_identifier: source,
+            source_type: source_type.into(),
+            message,
+            categories: cats.iter().map(|c| c.to_string()).collect(),
+            severity: severity.into(),
+            date_ms: t(step),
+            event_id: id.into(),
+        };
+        out.push(ev(0, "cluster", cluster.clone(), &["management"], "INFO", "REDSHIFT-EVENT-2000", format!("Amazon Redshift cluster '{cluster}' has been created and is ready for use.")));
+        out.push(ev(1, "cluster-parameter-group", format!("examplecluster-params-{c}"), &["management"], "INFO", "REDSHIFT-EVENT-1000", format!("The parameter group examplecluster-params-{c} was updated. Changes will be applied to the associated clusters when they are rebooted.")));
+        out.push(ev(2, "cluster-security-group", format!("examplecluster-sg-{c}"), &["security"], "INFO", "REDSHIFT-EVENT-3000", format!("The security group examplecluster-sg-{c} was changed. Changes will be automatically applied to all associated clusters.")));
+        out.push(ev(4, "cluster", cluster.clone(), &["monitoring"], "ERROR", "REDSHIFT-EVENT-3500", format!("A node on your Amazon Redshift cluster '{cluster}' failed and was automatically replaced.")));
+        out.push(ev(5, "cluster-snapshot", format!("rs:{cluster}-2026-12-01-00-00"), &["management"], "INFO", "REDSHIFT-EVENT-2006", format!("Amazon Redshift snapshot 'rs:{cluster}-2026-12-01-00-00' was deleted.")));
+        out.push(ev(6, "cluster", cluster.clone(), &["pending"], "INFO", "REDSHIFT-EVENT-3511", format!("A hardware update is required for one of the nodes of Amazon Redshift cluster '{cluster}'. It will be applied during the next maintenance window.")));
+    }
+    out
+}
+
+/// Whether the row is of copy 0's resources (its entity or resource is named `…-0`).
+fn copy_zero(e: &Value) -> bool {
+    let name = e["entity"]["name"].as_str().or(e["resources"][0]["name"].as_str()).unwrap();
+    name.ends_with("-0") || name.contains("cluster-0-")
+}
+
+fn config(moto: &Moto, rs_url: &str, source_extra: &str, pipeline: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "state"
+[pipeline]
+workers = 2
+{pipeline}
+[[connectors]]
+name = "warehouse-account"
+region = "us-east-1"
+endpoint_url = "{moto}"
+auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
+endpoints = {{ redshift = "{rs_url}" }}
+[[connectors.sources]]
+type = "redshift_events"
+since = "1d"
+settle_seconds = 0
+slice_minutes = 30
+requests_per_second = 50
+{source_extra}
+[[outputs]]
+type = "ndjson"
+path = "out"
+"#,
+        moto = moto.url()
+    )
+}
+
+fn schema_check(rows: &BTreeMap<String, Value>) {
+    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
+    for (uid, e) in rows {
+        let v = schema.validate(e);
+        assert!(v.is_empty(), "{uid}: {}\n{e:#}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    }
+}
+
+#[test]
+fn events_land_checked_against_the_schema_and_a_rerun_adds_only_new_events() {
+    let moto = Moto::start();
+    let now = chrono::Utc::now().timestamp();
+    let evs = recent_events(now, 4);
+    let rs = RedshiftFake::start(evs.clone(), 3);
+    // One throttled reply: the SDK's retry (and the source's backoff) must absorb it.
+    rs.state.lock().unwrap().throttle = vec![2];
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &rs.url(), "", ""));
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(rs.throttled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(summary.counts.records_read, evs.len() as u64);
+    assert!(summary.counts.reconciles());
+    let rows = events(&sc.path("out"));
+    assert_eq!(rows.len(), evs.len());
+    schema_check(&rows);
+    // Per copy: created → Entity Management Create, updated → Update, security and the ERROR
+    // → Detection Finding (the ERROR High), deleted → Delete, pending → Other.
+    let mut kinds: Vec<(String, i64, i64, i64)> = rows.values().filter(|e| copy_zero(e)).map(|e| (e["metadata"]["event_code"].as_str().unwrap().to_string(), e["class_uid"].as_i64().unwrap(), e["activity_id"].as_i64().unwrap(), e["severity_id"].as_i64().unwrap())).collect();
+    kinds.sort();
+    let want: Vec<(String, i64, i64, i64)> = [("REDSHIFT-EVENT-1000", 3004, 3, 1), ("REDSHIFT-EVENT-2000", 3004, 1, 1), ("REDSHIFT-EVENT-2006", 3004, 4, 1), ("REDSHIFT-EVENT-3000", 2004, 1, 1), ("REDSHIFT-EVENT-3500", 2004, 1, 4), ("REDSHIFT-EVENT-3511", 3004, 99, 1)].iter().map(|(a, b, c, d)| (a.to_string(), *b, *c, *d)).collect();
+    assert_eq!(kinds, want);
+
+    // A rerun reads only what is new: events after the cursor, two on one millisecond.
+    std::thread::sleep(Duration::from_millis(1100));
+    let later = (chrono::Utc::now().timestamp() - 1) * 1000;
+    let mut new = recent_events(now, 2)[..2].to_vec();
+    for (i, e) in new.iter_mut().enumerate() {
+        e.date_ms = later;
+        e.source_identifier = format!("newcluster-{i}");
+    }
+    rs.state.lock().unwrap().events.extend(new.clone());
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary.counts.records_read, new.len() as u64, "only the new events are read");
+    assert_eq!(events(&sc.path("out")).len(), evs.len() + new.len());
+}
+
+#[test]
+fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
+    let moto = Moto::start();
+    let now = chrono::Utc::now().timestamp();
+    let evs = recent_events(now, 6);
+    let rs = RedshiftFake::start(evs.clone(), 2);
+    let mut seed: u64 = 0x7ed5_41f7;
+    let mut mid_run = 0;
+    for trial in 0..3 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let kill_after = Duration::from_millis((seed >> 33) % 1200);
+        let sc = Scratch::new();
+        sc.config(&config(&moto, &rs.url(), "", "commit_every_records = 4\nbatch_rows = 4"));
+        rs.state.lock().unwrap().delay = Duration::from_millis(60);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["run", "--config", "config.toml", "--quiet"])
+            .current_dir(sc.dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
+            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(kill_after);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let before = events(&sc.path("out")).len();
+        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} events committed", evs.len());
+        mid_run += (before > 0 && before < evs.len()) as usize;
+        rs.state.lock().unwrap().delay = Duration::ZERO;
+        let (out, summary) = sc.run();
+        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
+        assert_eq!(events(&sc.path("out")).len(), evs.len(), "trial {trial} (killed after {kill_after:?} with {before} events out): every event once");
+        assert_eq!(summary.counts.records_read as usize, evs.len() - before, "trial {trial}: the rerun reads only what was not committed");
+    }
+    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
+}
+
+#[test]
+fn since_older_than_14_days_is_clamped_with_a_warning_and_source_types_filter() {
+    let moto = Moto::start();
+    let now = chrono::Utc::now().timestamp();
+    let evs = recent_events(now, 2);
+    let rs = RedshiftFake::start(evs.clone(), 50);
+    let sc = Scratch::new();
+    // Day-long slices: fourteen days in fifteen requests.
+    sc.config(&config(&moto, &rs.url(), "source_types = [\"cluster\"]", "").replace("since = \"1d\"", "since = \"30d\"").replace("slice_minutes = 30", "slice_minutes = 1440"));
+    let out = sc.trawl(&["run", "--config", "config.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("DescribeEvents keeps 14 days of events; starting 14 days ago instead"), "{}", stderr(&out));
+    let first = rs.state.lock().unwrap().seen.iter().map(|s| s.0).min().unwrap();
+    let horizon = (now - 14 * 86_400) * 1000;
+    assert!(first >= horizon - 1000 && first < horizon + 120_000, "the first StartTime is 14 days ago, not 30: {first} vs {horizon}");
+    let rows = events(&sc.path("out"));
+    let clusters = evs.iter().filter(|e| e.source_type == "cluster").count();
+    assert_eq!(rows.len(), clusters, "only the cluster events: {rows:#?}");
+    assert!(rows.values().all(|e| e["unmapped"]["SourceType"] == "cluster"));
+    schema_check(&rows);
+}
+
+#[test]
+fn check_names_the_redshift_action_when_denied() {
+    let moto = Moto::start();
+    let rs = RedshiftFake::start(recent_events(chrono::Utc::now().timestamp(), 1), 50);
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &rs.url(), "", ""));
+    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    rs.state.lock().unwrap().deny = true;
+    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("redshift_events")).unwrap();
+    assert_eq!(row["ok"], false);
+    assert!(row["permission"].as_str().unwrap().contains("AmazonRedshiftReadOnlyAccess: redshift:DescribeEvents denied"), "{row}");
+    let (out, summary) = sc.run();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(summary.counts.objects_retry_later, 1);
+    assert!(summary.sources[0].error.as_deref().unwrap().contains("AccessDenied"), "{:?}", summary.sources[0].error);
+}
+
+/// Every event of the mapper's golden (`tests/golden/redshift_events/`, from the sample)
+/// passes the strict OCSF check too.
+#[test]
+fn the_goldens_pass_the_schema_check() {
+    let mut rows = BTreeMap::new();
+    for g in std::fs::read_dir(crate::common::repo().join("tests/golden/redshift_events")).unwrap() {
+        let golden: Value = serde_json::from_str(&std::fs::read_to_string(g.unwrap().path()).unwrap()).unwrap();
+        for e in golden.as_array().unwrap().iter().flat_map(|r| r["events"].as_array().unwrap()) {
+            rows.insert(e["metadata"]["uid"].as_str().unwrap().to_string(), e.clone());
+        }
+    }
+    assert!(rows.len() >= 6, "{}", rows.len());
+    schema_check(&rows);
+}
