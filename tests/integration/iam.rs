@@ -130,6 +130,11 @@ fn a_snapshot_lands_every_entity_with_its_credential_facts_and_decoded_policies(
     seed(&moto);
     let sc = Scratch::new();
     sc.config(&config(&moto, "snapshot", "", ""));
+    // Before any report exists (GetCredentialReport: ReportNotPresent) the check passes.
+    let o = sc.trawl(&["check", "--config", "config.toml", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(rows.iter().any(|r| r["target"] == "iam snapshot" && r["ok"] == true), "{rows:#?}");
     let (out, summary) = sc.run();
     assert!(out.status.success(), "{}", stderr(&out));
     let first = by_uid(&sc.path("out"));

@@ -194,6 +194,19 @@ struct Emission {
     value: Option<Value>,
 }
 
+/// Sends an IAM request through the limiter, with backoff on throttling past the SDK's retries;
+/// an error names the action.
+macro_rules! call {
+    ($limiter:expr, $req:expr, $action:literal) => {{
+        let req = $req;
+        api::call_with_backoff($limiter, 4, Duration::from_secs(1), || {
+            let req = req.clone();
+            async move { req.send().await.map_err(|e| describe(&e, $action)) }
+        })
+        .await
+    }};
+}
+
 /// The source.
 pub struct Iam {
     cfg: IamConfig,
@@ -212,12 +225,7 @@ impl Iam {
             let mut found: Vec<Result<Entity, String>> = Vec::new();
             let mut marker: Option<String> = None;
             loop {
-                let req = iam.get_account_authorization_details().set_filter(Some(filter.clone())).set_marker(marker.clone());
-                let page = api::call_with_backoff(&mut limiter, 4, Duration::from_secs(1), || {
-                    let req = req.clone();
-                    async move { req.send().await.map_err(|e| describe(&e, "iam:GetAccountAuthorizationDetails")) }
-                })
-                .await?;
+                let page = call!(&mut limiter, iam.get_account_authorization_details().set_filter(Some(filter.clone())).set_marker(marker.clone()), "iam:GetAccountAuthorizationDetails")?;
                 found.extend(page.user_detail_list().iter().map(entities::user));
                 found.extend(page.group_detail_list().iter().map(entities::group));
                 found.extend(page.role_detail_list().iter().map(entities::role));
@@ -240,12 +248,7 @@ impl Iam {
                 let e = Entity { kind: "root", id: self.session.account_id.clone(), name: report::ROOT.into(), arn: root.get("arn").cloned().unwrap_or_default(), detail: json!({}) };
                 entities.insert(e.key(), e);
             }
-            let req = iam.list_account_aliases();
-            let aliases = api::call_with_backoff(&mut limiter, 4, Duration::from_secs(1), || {
-                let req = req.clone();
-                async move { req.send().await.map_err(|e| describe(&e, "iam:ListAccountAliases")) }
-            })
-            .await?;
+            let aliases = call!(&mut limiter, iam.list_account_aliases(), "iam:ListAccountAliases")?;
             Ok(Inventory { entities, report, alias: aliases.account_aliases().first().cloned(), time: chrono::Utc::now().timestamp_millis() })
         })
     }
@@ -255,12 +258,7 @@ impl Iam {
     async fn credential_report(&self, iam: &aws_sdk_iam::Client, limiter: &mut api::RateLimiter) -> Result<String, AwsError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.cfg.report_wait_seconds);
         loop {
-            let req = iam.generate_credential_report();
-            let out = api::call_with_backoff(limiter, 4, Duration::from_secs(1), || {
-                let req = req.clone();
-                async move { req.send().await.map_err(|e| describe(&e, "iam:GenerateCredentialReport")) }
-            })
-            .await?;
+            let out = call!(&mut *limiter, iam.generate_credential_report(), "iam:GenerateCredentialReport")?;
             if out.state() == Some(&ReportStateType::Complete) {
                 break;
             }
@@ -269,12 +267,7 @@ impl Iam {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let req = iam.get_credential_report();
-        let out = api::call_with_backoff(limiter, 4, Duration::from_secs(1), || {
-            let req = req.clone();
-            async move { req.send().await.map_err(|e| describe(&e, "iam:GetCredentialReport")) }
-        })
-        .await?;
+        let out = call!(limiter, iam.get_credential_report(), "iam:GetCredentialReport")?;
         let content = out.content().map(|b| b.as_ref().to_vec()).unwrap_or_default();
         String::from_utf8(content).map_err(|_| AwsError::config_error("the credential report is not UTF-8 text".into()))
     }
@@ -371,7 +364,16 @@ impl Source for Iam {
                 return Err(fail(format!("stopped early, the next run takes the snapshot again: {why}")));
             }
         };
-        let seen: BTreeMap<String, Seen> = ctx.values(MAP).map_err(fail)?.into_iter().filter_map(|(k, v)| serde_json::from_value(v).ok().map(|s| (k, s))).collect();
+        let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+        for (k, v) in ctx.values(MAP).map_err(fail)? {
+            match serde_json::from_value(v) {
+                Ok(s) => {
+                    seen.insert(k, s);
+                }
+                // Read as never seen: the entity is written again and its value replaced.
+                Err(e) => tracing::warn!(entity = %k, "the state store's value for it is unreadable ({e}); taking it as new"),
+            }
+        }
         let now: BTreeMap<String, (String, &Entity)> = inv.entities.iter().map(|(k, e)| (k.clone(), (content_hash(e, report_row(&inv, e)), e))).collect();
         let (write, forget) = plan(self.cfg.mode, &snapshot, resumed, &now, &seen);
         let emissions: Vec<Emission> = write
