@@ -178,6 +178,32 @@ fn findings_land_schema_valid_without_archived_and_an_updated_finding_is_written
     assert_eq!(got[&uid_of(archived)]["status"], "Suppressed");
 }
 
+/// GuardDuty updates a finding between the run's ListFindings and GetFindings: the run must
+/// not take its new state (that would move the cursor past findings not listed yet); the next
+/// run writes it, once, at its new updatedAt.
+#[test]
+fn a_finding_updated_while_the_run_pages_costs_nothing_and_is_written_by_the_next_run() {
+    let moto = Moto::start();
+    let findings: Vec<Value> = recent_findings(chrono::Utc::now().timestamp_millis(), 2).into_iter().filter(|f| f["service"]["archived"] != true).collect();
+    let gd = GuardDutyFake::start(findings.clone(), 2);
+    let racing = findings.iter().min_by_key(|f| updated_ms(f)).unwrap()["id"].as_str().unwrap().to_string();
+    gd.state.lock().unwrap().update_on_get = vec![racing.clone()];
+    let sc = Scratch::new();
+    sc.config(&config(&moto, &gd, "", ""));
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary.counts.records_read as usize, findings.len() - 1, "every other finding, though the first page's was updated under the run");
+    let got = events(&sc.path("out"));
+    assert!(got.keys().all(|u| !u.starts_with(&racing)), "the racing finding's new state waits for the next run");
+    let (out, summary) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary.counts.records_read, 1);
+    let got = events(&sc.path("out"));
+    assert_eq!(got.len(), findings.len());
+    let now_state = gd.state.lock().unwrap().findings.iter().find(|f| f["id"] == racing).unwrap().clone();
+    assert_eq!(got[&uid_of(&now_state)]["activity_name"], "Update", "its count went up");
+}
+
 #[test]
 fn a_kill_at_any_moment_then_a_rerun_gives_every_finding_exactly_once() {
     let moto = Moto::start();

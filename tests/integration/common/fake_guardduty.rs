@@ -37,6 +37,9 @@ pub struct GuardDutyState {
     pub delay: Duration,
     /// Each ListFindings request's body.
     pub seen: Vec<Value>,
+    /// Findings GuardDuty updates (count + 1, updatedAt now) just before the next GetFindings
+    /// that asks for them, once each: an update racing the run.
+    pub update_on_get: Vec<String>,
 }
 
 /// The fake.
@@ -62,7 +65,7 @@ pub fn updated_ms(f: &Value) -> i64 {
 
 impl GuardDutyFake {
     pub fn start(findings: Vec<Value>, page_size: usize) -> Self {
-        let state = Arc::new(Mutex::new(GuardDutyState { findings, page_size, throttle: Vec::new(), deny: false, delay: Duration::ZERO, seen: Vec::new() }));
+        let state = Arc::new(Mutex::new(GuardDutyState { findings, page_size, throttle: Vec::new(), deny: false, delay: Duration::ZERO, seen: Vec::new(), update_on_get: Vec::new() }));
         let requests = Arc::new(AtomicUsize::new(0));
         let throttled = Arc::new(AtomicUsize::new(0));
         let (st, rq, th) = (state.clone(), requests.clone(), throttled.clone());
@@ -112,6 +115,12 @@ impl GuardDutyFake {
                     let ids: Vec<&str> = body["findingIds"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
                     if ids.len() > 50 {
                         return error("400 Bad Request", "BadRequestException", "The request is rejected because findingIds has more than 50 items.");
+                    }
+                    let racing: Vec<String> = s.update_on_get.iter().filter(|id| ids.contains(&id.as_str())).cloned().collect();
+                    s.update_on_get.retain(|id| !racing.contains(id));
+                    for f in s.findings.iter_mut().filter(|f| racing.iter().any(|id| f["id"] == *id)) {
+                        f["service"]["count"] = json!(f["service"]["count"].as_i64().unwrap_or(1) + 1);
+                        f["updatedAt"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
                     }
                     // In reverse of the request's order: GuardDuty promises none.
                     let found: Vec<&Value> = ids.iter().rev().filter_map(|id| s.findings.iter().find(|f| f["id"] == *id)).collect();

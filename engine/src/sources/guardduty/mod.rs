@@ -22,7 +22,10 @@
 //! `nextToken`: a finding updated while the run pages moves to the end of the order, and
 //! offset-like tokens would then skip the finding that takes its place. Tokens are followed
 //! only across pages holding nothing new (more than a page of findings sharing one
-//! millisecond). Each finding's JSON, exactly as `GetFindings` returns it, is the raw record.
+//! millisecond). A finding updated again between `ListFindings` and `GetFindings` comes back
+//! with an `updatedAt` past the query's end: it is left for the next run, which lists it at
+//! its new time (taking it now would move the cursor past findings not listed yet). Each
+//! finding's JSON, exactly as `GetFindings` returns it, is the raw record.
 
 use std::time::Duration;
 
@@ -300,6 +303,10 @@ impl GuardDuty {
             let mut unit = ctx.begin_unit(info, lane());
             for (index, (key, raw)) in findings.iter().enumerate() {
                 match key {
+                    // Updated again between ListFindings and GetFindings: past the query's end,
+                    // so taking it would move the cursor past findings not listed yet. It is
+                    // listed again, at its new updatedAt, by the next run.
+                    Some((time, _)) if *time > self.end_ms => {}
                     Some((time, id)) if !cursor.taken(*time, id) => {
                         cursor.take(*time, id);
                         ctx.push(&mut unit, raw.get().as_bytes(), index as u64, 0);
