@@ -361,3 +361,74 @@ fn the_sample_records_pass_the_schema_check_in_both_builds() {
     assert_eq!(events.len(), 9, "one event per record");
     schema_checked(&events);
 }
+
+/// IAM as AWS answers it (awsQuery XML): `GetAccountAuthorizationDetails` in two pages by
+/// `Marker`, the first request throttled, policy documents URL-encoded (moto leaves trust
+/// policies plain), the credential report `STARTED` before `COMPLETE` and its CSV base64 in
+/// `Content`, as the API reference documents them.
+struct IamWireFake {
+    server: crate::common::fakes::WireFake,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl IamWireFake {
+    fn start() -> Self {
+        use base64::Engine;
+        use crate::common::fakes::{Reply, Request, WireFake};
+        let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let seen = calls.clone();
+        let enc = |v: Value| percent_encoding::utf8_percent_encode(&v.to_string(), percent_encoding::NON_ALPHANUMERIC).to_string();
+        let (inline, trust_doc, managed) = (enc(alice_inline()), enc(trust()), enc(managed_v1()));
+        let report = format!("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n<root_account>,arn:aws:iam::{ACCOUNT}:root,2013-09-30T18:21:10+00:00,not_supported,2024-01-15T08:02:11+00:00,not_supported,not_supported,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\nalice,arn:aws:iam::{ACCOUNT}:user/alice,2023-10-14T18:32:24+00:00,true,2024-01-31T17:05:44+00:00,2023-11-03T10:00:00+00:00,N/A,true,true,2023-08-05T12:00:00+00:00,2024-01-31T16:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n");
+        let report = base64::engine::general_purpose::STANDARD.encode(report);
+        let server = WireFake::start(move |req: &Request| {
+            let form: BTreeMap<String, String> = String::from_utf8_lossy(&req.body).split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())).collect();
+            let action = form.get("Action").cloned().unwrap_or_default();
+            let n = {
+                let mut c = seen.lock().unwrap();
+                c.push(format!("{action}{}", form.get("Marker").map(|m| format!(" Marker={m}")).unwrap_or_default()));
+                c.iter().filter(|a| a.starts_with(&action)).count()
+            };
+            let ok = |body: String| Reply::new("200 OK", "text/xml", format!("<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{body}</{action}Result><ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></{action}Response>"));
+            match (action.as_str(), form.get("Marker").map(String::as_str)) {
+                ("GetAccountAuthorizationDetails", _) if n == 1 => Reply::new("400 Bad Request", "text/xml", "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ErrorResponse>"),
+                ("GetAccountAuthorizationDetails", None) => ok(format!("<IsTruncated>true</IsTruncated><Marker>EXAMPLEkakv9BCuUNFDtxWSyfzetYwEx2ADc8dnzfvERF5S6YMvXKx41t6gCl/eeaCX3Jo94/bKqezEAg8TEVS99EKFLxm3jtbpl25FDWEXAMPLE</Marker><UserDetailList><member><Path>/</Path><UserName>alice</UserName><UserId>AIDACKCEVSQ6C2EXAMPLE</UserId><Arn>arn:aws:iam::{ACCOUNT}:user/alice</Arn><CreateDate>2023-10-14T18:32:24Z</CreateDate><UserPolicyList><member><PolicyName>read-logs</PolicyName><PolicyDocument>{inline}</PolicyDocument></member></UserPolicyList><GroupList><member>ops</member></GroupList><AttachedManagedPolicies/></member></UserDetailList><GroupDetailList/><RoleDetailList><member><Path>/</Path><RoleName>app-server</RoleName><RoleId>AROADBQP57FF2AEXAMPLE</RoleId><Arn>arn:aws:iam::{ACCOUNT}:role/app-server</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate><AssumeRolePolicyDocument>{trust_doc}</AssumeRolePolicyDocument><InstanceProfileList/><RolePolicyList/><AttachedManagedPolicies/></member></RoleDetailList><Policies/>")),
+                ("GetAccountAuthorizationDetails", Some(_)) => ok(format!("<IsTruncated>false</IsTruncated><UserDetailList/><GroupDetailList><member><Path>/</Path><GroupName>ops</GroupName><GroupId>AGPACKCEVSQ6C2EXAMPLE</GroupId><Arn>arn:aws:iam::{ACCOUNT}:group/ops</Arn><CreateDate>2023-10-14T18:30:00Z</CreateDate><GroupPolicyList/><AttachedManagedPolicies><member><PolicyName>audit-read</PolicyName><PolicyArn>{arn}</PolicyArn></member></AttachedManagedPolicies></member></GroupDetailList><RoleDetailList/><Policies><member><PolicyName>audit-read</PolicyName><PolicyId>ANPAJ2UCCR6DPCEXAMPLE</PolicyId><Arn>{arn}</Arn><Path>/</Path><DefaultVersionId>v1</DefaultVersionId><AttachmentCount>1</AttachmentCount><PermissionsBoundaryUsageCount>0</PermissionsBoundaryUsageCount><IsAttachable>true</IsAttachable><CreateDate>2023-10-14T18:31:00Z</CreateDate><UpdateDate>2023-10-14T18:31:00Z</UpdateDate><PolicyVersionList><member><Document>{managed}</Document><VersionId>v1</VersionId><IsDefaultVersion>true</IsDefaultVersion><CreateDate>2023-10-14T18:31:00Z</CreateDate></member></PolicyVersionList></member></Policies>", arn = policy_arn("audit-read"))),
+                ("GenerateCredentialReport", _) if n == 1 => ok("<State>STARTED</State><Description>No report exists. Starting a new report generation task</Description>".into()),
+                ("GenerateCredentialReport", _) => ok("<State>COMPLETE</State>".into()),
+                ("GetCredentialReport", _) => ok(format!("<Content>{report}</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>2024-02-01T09:39:00Z</GeneratedTime>")),
+                ("ListAccountAliases", _) => ok("<IsTruncated>false</IsTruncated><AccountAliases><member>prod-main</member></AccountAliases>".into()),
+                _ => Reply::new("400 Bad Request", "text/xml", format!("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>{action} is not faked</Message></Error></ErrorResponse>")),
+            }
+        });
+        Self { server, calls }
+    }
+}
+
+#[test]
+fn iam_as_aws_answers_pages_by_marker_through_throttling_and_its_encoded_policies_are_decoded() {
+    let moto = Moto::start();
+    let fake = IamWireFake::start();
+    let sc = Scratch::new();
+    sc.config(&config(&moto, "snapshot", "", "").replace("[[connectors.sources]]", &format!("endpoints = {{ iam = \"{}\" }}\n[[connectors.sources]]", fake.server.url())));
+    let (out, _) = sc.run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = fake.calls.lock().unwrap().clone();
+    let details: Vec<&String> = calls.iter().filter(|c| c.starts_with("GetAccountAuthorizationDetails")).collect();
+    assert_eq!(details.len(), 3, "throttled, page 1, page 2: {calls:?}");
+    assert!(details[2].contains("Marker=EXAMPLEkakv9"), "page 2 asked with page 1's Marker: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| *c == "GenerateCredentialReport").count(), 2, "generated until COMPLETE: {calls:?}");
+    let rows: Vec<Value> = by_uid(&sc.path("out")).into_values().collect();
+    schema_checked(&rows);
+    let mut names: Vec<String> = rows.iter().map(|e| what(e).1).collect();
+    names.sort();
+    assert_eq!(names, ["<root_account>", "alice", "app-server", "audit-read", "ops"], "both pages, and the root user from the report");
+    let find = |name: &str| rows.iter().find(|e| what(e).1 == name).unwrap().clone();
+    let alice = find("alice");
+    assert_eq!(unmapped_json(&alice, "inline_policies")[0]["PolicyDocument"], alice_inline());
+    assert_eq!((alice["unmapped"]["credential_report.mfa_active"].as_str(), alice["unmapped"]["credential_report.access_key_1_last_used_service"].as_str()), (Some("true"), Some("s3")));
+    assert_eq!(unmapped_json(&find("app-server"), "assume_role_policy_document"), trust());
+    assert_eq!(serde_json::from_str::<Value>(find("audit-read")["entity"]["data"].as_str().unwrap()).unwrap(), managed_v1());
+    let root = find("<root_account>");
+    assert_eq!((root["user"]["type_id"].as_i64(), root["user"]["uid"].as_str(), root["unmapped"]["credential_report.mfa_active"].as_str()), (Some(2), Some(format!("arn:aws:iam::{ACCOUNT}:root").as_str()), Some("false")));
+}

@@ -245,7 +245,8 @@ impl Iam {
             let csv = self.credential_report(&iam, &mut limiter).await?;
             let report = report::parse(&csv).map_err(AwsError::config_error)?;
             if let Some(root) = report.values().find(|r| r.get("user").map(String::as_str) == Some(report::ROOT)) {
-                let e = Entity { kind: "root", id: self.session.account_id.clone(), name: report::ROOT.into(), arn: root.get("arn").cloned().unwrap_or_default(), detail: json!({}) };
+                let arn = root.get("arn").cloned().unwrap_or_default();
+                let e = Entity { kind: "root", id: self.session.account_id.clone(), name: report::ROOT.into(), detail: json!({ "Arn": arn }), arn };
                 entities.insert(e.key(), e);
             }
             let aliases = call!(&mut limiter, iam.list_account_aliases(), "iam:ListAccountAliases")?;
