@@ -150,6 +150,7 @@ fn findings_land_schema_valid_without_archived_and_an_updated_finding_is_written
         let mut new = st.findings[0].clone();
         new["id"] = json!("eab92989eaf0e742df4a014d5example");
         new["service"]["count"] = json!(1);
+        new["createdAt"] = json!(iso(later));
         new["updatedAt"] = json!(iso(later));
         st.findings.push(new.clone());
         (updated, new)

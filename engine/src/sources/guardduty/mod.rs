@@ -11,8 +11,9 @@
 //! `service.count`, a new `updatedAt`. The query on `updatedAt` finds it again, and it is
 //! written again — one row per finding and `updatedAt` (the mapper's `metadata.uid` is
 //! `<id>/<updatedAt>`), Create for its first occurrence and Update after (`builtin:guardduty`
-//! tells them apart by `service.count`, so the same finding JSON read from an S3 export or
-//! an EventBridge event maps the same way).
+//! tells them apart by the finding's `createdAt`/`updatedAt` and `service.count`, as Security
+//! Lake does, so the same finding JSON read from an S3 export or an EventBridge event maps the
+//! same way).
 //!
 //! Every page is a unit of its lane, and its cursor ([`LaneCursor`]) says exactly what is
 //! taken: every sighting before `time`, and those at `time` whose ids are listed. The query
