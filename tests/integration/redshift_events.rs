@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::Value;
 
 use crate::{
-    cloudwatch_alarms::{events, stderr},
+    cloudwatch_alarms::{events, kill_at_seeded_moments_then_rerun, stderr},
     common::{
         Scratch,
         aws::Moto,
@@ -134,38 +134,8 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
     let now = chrono::Utc::now().timestamp();
     let evs = recent_events(now, 6);
     let rs = RedshiftFake::start(evs.clone(), 2);
-    let mut seed: u64 = 0x7ed5_41f7;
-    let mut mid_run = 0;
-    for trial in 0..3 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 1200);
-        let sc = Scratch::new();
-        sc.config(&config(&moto, &rs.url(), "", "commit_every_records = 4\nbatch_rows = 4"));
-        rs.state.lock().unwrap().delay = Duration::from_millis(60);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["run", "--config", "config.toml", "--quiet"])
-            .current_dir(sc.dir.path())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = std::time::Instant::now();
-        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(kill_after);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let before = events(&sc.path("out")).len();
-        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} events committed", evs.len());
-        mid_run += (before > 0 && before < evs.len()) as usize;
-        rs.state.lock().unwrap().delay = Duration::ZERO;
-        let (out, summary) = sc.run();
-        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
-        assert_eq!(events(&sc.path("out")).len(), evs.len(), "trial {trial} (killed after {kill_after:?} with {before} events out): every event once");
-        assert_eq!(summary.counts.records_read as usize, evs.len() - before, "trial {trial}: the rerun reads only what was not committed");
-    }
-    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
+    let config = || config(&moto, &rs.url(), "", "commit_every_records = 4\nbatch_rows = 4");
+    kill_at_seeded_moments_then_rerun(0x7ed5_41f7, evs.len(), config, |d| rs.state.lock().unwrap().delay = d, |_, _| {});
 }
 
 #[test]
