@@ -129,7 +129,7 @@ fn a_snapshot_lands_every_entity_with_its_credential_facts_and_decoded_policies(
     let moto = Moto::start();
     seed(&moto);
     let sc = Scratch::new();
-    sc.config(&config(&moto, "snapshot", "", ""));
+    sc.config(&(config(&moto, "snapshot", "", "") + "[[outputs]]\ntype = \"parquet\"\npath = \"parquet\"\n"));
     // Before any report exists (GetCredentialReport: ReportNotPresent) the check passes.
     let o = sc.trawl(&["check", "--config", "config.toml", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -144,6 +144,10 @@ fn a_snapshot_lands_every_entity_with_its_credential_facts_and_decoded_policies(
     names.sort();
     assert_eq!(names, [(3004, "audit-read".to_string()), (3004, "ops".into()), (5003, "alice".into()), (5003, "app-server".into()), (5003, "bob".into())]);
     assert_eq!(summary.counts.records_read, 5);
+    // Parquet too: one file per class, the rows the NDJSON has.
+    let parquet = crate::common::parquet_files(&sc.path("parquet"));
+    let rows_in = |f: &std::path::PathBuf| crate::common::read_parquet(f).iter().map(|b| b.num_rows()).sum::<usize>();
+    assert_eq!((parquet.len(), parquet.iter().map(rows_in).sum::<usize>()), (2, 5), "{parquet:?}");
     let find = |name: &str| rows.iter().find(|e| what(e).1 == name).unwrap().clone();
 
     let alice = find("alice");
