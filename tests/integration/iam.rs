@@ -390,7 +390,9 @@ impl IamWireFake {
             let action = form.get("Action").cloned().unwrap_or_default();
             let n = {
                 let mut c = seen.lock().unwrap();
-                c.push(format!("{action}{}", form.get("Marker").map(|m| format!(" Marker={m}")).unwrap_or_default()));
+                let filter: Vec<&str> = (1..).map_while(|i| form.get(&format!("Filter.member.{i}")).map(String::as_str)).collect();
+                let filter = if filter.is_empty() { String::new() } else { format!(" Filter={}", filter.join(",")) };
+                c.push(format!("{action}{filter}{}", form.get("Marker").map(|m| format!(" Marker={m}")).unwrap_or_default()));
                 c.iter().filter(|a| a.starts_with(&action)).count()
             };
             let ok = |body: String| Reply::new("200 OK", "text/xml", format!("<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{body}</{action}Result><ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></{action}Response>"));
@@ -421,6 +423,7 @@ fn iam_as_aws_answers_pages_by_marker_through_throttling_and_its_encoded_policie
     let details: Vec<&String> = calls.iter().filter(|c| c.starts_with("GetAccountAuthorizationDetails")).collect();
     assert_eq!(details.len(), 3, "throttled, page 1, page 2: {calls:?}");
     assert!(details[2].contains("Marker=EXAMPLEkakv9"), "page 2 asked with page 1's Marker: {calls:?}");
+    assert!(details.iter().all(|d| d.contains("Filter=User,Group,Role,LocalManagedPolicy ") || d.ends_with("Filter=User,Group,Role,LocalManagedPolicy")), "no AWS managed policies by default: {calls:?}");
     assert_eq!(calls.iter().filter(|c| *c == "GenerateCredentialReport").count(), 2, "generated until COMPLETE: {calls:?}");
     let rows: Vec<Value> = by_uid(&sc.path("out")).into_values().collect();
     schema_checked(&rows);
