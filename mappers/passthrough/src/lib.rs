@@ -3,10 +3,12 @@
 //!
 //! The only thing it reads is the event's own time (for the `eventDay` partition): the first
 //! top-level key among `eventTime`, `time`, `timestamp`, `createdAt`, `updatedAt` that holds an
-//! RFC 3339 string or epoch milliseconds. A record of the `cloudwatch_logs` source is placed by
-//! its event's timestamp (its enrichment's `timestamp`), which every CloudWatch Logs event has.
-//! Records without one are placed by their ingest time.
+//! RFC 3339 string or epoch milliseconds. Records without one are placed by their ingest time.
 //! Records that are not valid UTF-8 are dead-lettered.
+//!
+//! A record of the `cloudwatch_logs` source (a CloudWatch Logs event; its page is the object
+//! the source read) is told by its enrichment: it is placed by the event's `timestamp`, and its
+//! `object` names the event, `cloudwatch-logs://<account>/<region>/<group>:<stream>#<event id>`.
 
 use std::collections::BTreeMap;
 
@@ -32,18 +34,32 @@ pub fn event_time(bytes: &[u8]) -> Option<i64> {
     })
 }
 
-/// The CloudWatch Logs timestamp of a `cloudwatch_logs` record (its enrichment's `timestamp`).
-fn cloudwatch_timestamp(rec: &RawRecord<'_>) -> Option<i64> {
+/// A CloudWatch Logs event, as a `cloudwatch_logs` record's enrichment gives it.
+#[derive(serde::Deserialize)]
+struct CloudWatchEvent {
+    log_group: String,
+    log_stream: String,
+    event_id: String,
+    timestamp: i64,
+}
+
+/// The event a `cloudwatch_logs` record is the message of.
+fn cloudwatch_event(rec: &RawRecord<'_>) -> Option<CloudWatchEvent> {
     if rec.source_kind != "cloudwatch_logs" {
         return None;
     }
-    serde_json::from_slice::<serde_json::Value>(rec.enrichment?).ok()?.get("timestamp")?.as_i64()
+    serde_json::from_slice(rec.enrichment?).ok()
 }
 
 impl Passthrough {
-    /// Where a record is placed: see the crate docs.
-    fn map_time(&self, rec: &RawRecord<'_>) -> i64 {
-        cloudwatch_timestamp(rec).or_else(|| event_time(rec.bytes)).unwrap_or(rec.ingest_time_ms)
+    /// The row of a record: see the crate docs.
+    fn row(&self, rec: &RawRecord<'_>) -> Result<RawEvent, MapError> {
+        let Some(ev) = cloudwatch_event(rec) else {
+            return RawEvent::from_record(rec, event_time(rec.bytes).unwrap_or(rec.ingest_time_ms));
+        };
+        let mut row = RawEvent::from_record(rec, ev.timestamp)?;
+        row.object = format!("cloudwatch-logs://{}/{}/{}:{}#{}", rec.aws_account_id.unwrap_or(""), rec.region.unwrap_or(""), ev.log_group, ev.log_stream, ev.event_id);
+        Ok(row)
     }
 }
 
@@ -57,7 +73,7 @@ impl Mapper for Passthrough {
     }
 
     fn map(&mut self, rec: &RawRecord<'_>, out: &mut Emitter) -> Result<(), MapError> {
-        out.emit(RawEvent::from_record(rec, self.map_time(rec))?);
+        out.emit(self.row(rec)?);
         Ok(())
     }
 }
@@ -67,16 +83,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cloudwatch_logs_event_is_placed_by_its_timestamp() {
+    fn a_cloudwatch_logs_event_is_placed_by_its_timestamp_and_named_by_its_id() {
         let mut rec = trawl_guest_sdk::testing::record(br#"{"time":"2024-01-15T10:00:00Z"}"#);
         rec.ingest_time_ms = 5;
-        assert_eq!(Passthrough.map_time(&rec), 1_705_312_800_000, "the record's own time");
-        rec.enrichment = Some(br#"{"log_group":"/g","timestamp":1700000000123}"#);
-        assert_eq!(Passthrough.map_time(&rec), 1_705_312_800_000, "other sources' enrichment is not read");
+        rec.object = "page";
+        let row = Passthrough.row(&rec).unwrap();
+        assert_eq!((row.time, row.object.as_str()), (1_705_312_800_000, "page"), "the record's own time");
+        rec.enrichment = Some(br#"{"log_group":"/g","log_stream":"s","event_id":"42","timestamp":1700000000123,"ingestion_time":1700000000200}"#);
+        assert_eq!(Passthrough.row(&rec).unwrap().time, 1_705_312_800_000, "other sources' enrichment is not read");
         rec.source_kind = "cloudwatch_logs";
-        assert_eq!(Passthrough.map_time(&rec), 1_700_000_000_123);
+        (rec.aws_account_id, rec.region) = (Some("111122223333"), Some("us-east-1"));
+        let row = Passthrough.row(&rec).unwrap();
+        assert_eq!((row.time, row.object.as_str()), (1_700_000_000_123, "cloudwatch-logs://111122223333/us-east-1//g:s#42"));
         rec.bytes = b"plain text";
         rec.enrichment = None;
-        assert_eq!(Passthrough.map_time(&rec), 5, "nothing else: the ingest time");
+        assert_eq!(Passthrough.row(&rec).unwrap().time, 5, "nothing else: the ingest time");
     }
 }

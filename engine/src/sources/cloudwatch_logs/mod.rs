@@ -8,12 +8,13 @@
 //!
 //! **Exactly once.** FilterLogEvents returns a group's events sorted by timestamp (then
 //! ingestion time and request), oldest first, and several events may share a millisecond.
-//! Each event is a unit of its lane, and the cursor saved with it ([`SliceCursor`], ms) says
+//! Each page is a unit of its lane, and the cursor saved with it ([`SliceCursor`], ms) says
 //! exactly what is taken: every event before `time`, and those at `time` whose event ids are
-//! in `keys`. A run killed anywhere resumes from the last durable event's cursor, querying
-//! from `time` again and skipping the ids listed: no event is lost and none is written twice,
-//! however many share the boundary millisecond. When a group's query is read to its end, a
-//! unit without records moves the cursor to the end of the query.
+//! in `keys` (a page may end inside a millisecond). A run killed anywhere resumes from the
+//! last durable page's cursor, querying from `time` again and skipping the ids listed: no
+//! event is lost and none is written twice, however many share the boundary millisecond. The
+//! last page of a query moves the cursor to the query's end. A cursor holds only the ids of
+//! one millisecond, so many events at one millisecond cost one list, not one per event.
 //!
 //! **Late events.** Events reach CloudWatch Logs some time after their timestamp (agents
 //! batch, Lambda flushes, PutLogEvents accepts timestamps up to 14 days old). The cursor only
@@ -25,14 +26,18 @@
 //! the events it reads whose ingestion time is more than `settle_seconds` after their
 //! timestamp and warns: such a group is one where events can be missed.
 //!
-//! **Records.** An event's message is the record's bytes; its enrichment
-//! ([`trawl_guest_sdk::RawRecord::enrichment`]) is `{"log_group", "log_stream", "event_id",
-//! "timestamp", "ingestion_time"}`; its object is
-//! `cloudwatch-logs://<account>/<region>/<group>:<stream>#<event id>` (`:` is in neither
-//! name), so a dead letter names the event. With `log_format` set (a VPC Flow Logs custom
-//! format delivered to the group, which has no header line), the format is each record's unit
-//! context, as a flow log file's header is. Subscription `CONTROL_MESSAGE` events are not data:
-//! skipped, and counted in the log.
+//! **Records.** An event's message is the record's bytes, its index in its page the record's
+//! index; its enrichment ([`trawl_guest_sdk::RawRecord::enrichment`]) is `{"log_group",
+//! "log_stream", "event_id", "timestamp", "ingestion_time"}`. A page's object is
+//! `cloudwatch-logs://<account>/<region>/<group>?from=<ms>&taken=<n>&page=<n>`: the query's
+//! start, how many ids at it were taken already, and the page's number, so two pages that can
+//! hold different events never share a name (the records' position uids stay unique: the
+//! cursor only moves forward, and moves with every page that has a new event).
+//! `builtin:passthrough` names each row by its event,
+//! `cloudwatch-logs://<account>/<region>/<group>:<stream>#<event id>`. With `log_format` set
+//! (a VPC Flow Logs custom format delivered to the group, which has no header line), the
+//! format is each record's unit context, as a flow log file's header is. Subscription
+//! `CONTROL_MESSAGE` events are not data: skipped, and counted in the log.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -40,7 +45,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Checkpoint, ConnectorDefaults, ProbeOutcome, ProbeRow, Source, SourceContext, SourceEnv, SourceError, SourceSpec, probe_session,
+    Checkpoint, ConnectorDefaults, ProbeOutcome, ProbeRow, Source, SourceContext, SourceEnv, SourceError, SourceSpec, UnitHandle, probe_session,
     common::{api, window, window::SliceCursor},
 };
 use crate::{
@@ -308,7 +313,7 @@ impl CloudWatchLogs {
             return Ok(());
         }
         let lane = || Checkpoint::Lane { lane: group.to_string(), cursor: None };
-        let query = format!("{}?from={}&to={}", self.group_url(group), start.time, self.end);
+        let query = format!("{}?from={}&taken={}", self.group_url(group), start.time, start.keys.len());
         let mut cursor = start.clone();
         let mut counts = LaneCounts::default();
         let mut token: Option<String> = None;
@@ -340,24 +345,23 @@ impl CloudWatchLogs {
                     return Err(LaneStopped(why));
                 }
             };
-            for ev in page.events() {
-                self.take_event(ctx, group, &start, &mut cursor, &mut counts, ev);
+            ctx.add_total(1);
+            let mut unit = ctx.begin_unit(self.info(ctx, format!("{query}&page={page_no}")), lane());
+            for (index, ev) in page.events().iter().enumerate() {
+                self.take_event(ctx, &mut unit, index as u64, group, &start, &mut cursor, &mut counts, ev);
             }
             token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                // Read to the end of the query: nothing at or before `end` is left to read.
+                cursor.advance_to(self.end);
+            }
+            ctx.end_unit_with_cursor(unit, serde_json::to_value(&cursor).expect("serializes"));
             if token.is_none() {
                 break;
             }
             if ctx.stopping() {
                 return Ok(());
             }
-        }
-        // Read to the end of the query: nothing at or before `end` is left to read.
-        let done = cursor.clone();
-        cursor.advance_to(self.end);
-        if cursor != done {
-            ctx.add_total(1);
-            let unit = ctx.begin_unit(self.info(ctx, format!("{query}&done")), lane());
-            ctx.end_unit_with_cursor(unit, serde_json::to_value(&cursor).expect("serializes"));
         }
         tracing::info!(log_group = group, events = counts.events, control_messages = counts.control_messages, "log group read");
         if counts.late > 0 {
@@ -369,16 +373,14 @@ impl CloudWatchLogs {
         Ok(())
     }
 
-    /// One event: a unit of the lane with its one record (none for a control message), and the
-    /// cursor that takes it.
-    fn take_event(&self, ctx: &mut SourceContext<'_>, group: &str, start: &SliceCursor, cursor: &mut SliceCursor, counts: &mut LaneCounts, ev: &aws_sdk_cloudwatchlogs::types::FilteredLogEvent) {
+    /// One event of a page: its record (none for a control message), and the cursor moved to
+    /// take it.
+    #[allow(clippy::too_many_arguments)]
+    fn take_event(&self, ctx: &mut SourceContext<'_>, unit: &mut UnitHandle, index: u64, group: &str, start: &SliceCursor, cursor: &mut SliceCursor, counts: &mut LaneCounts, ev: &aws_sdk_cloudwatchlogs::types::FilteredLogEvent) {
         let (id, stream, message) = (ev.event_id().unwrap_or_default(), ev.log_stream_name().unwrap_or_default(), ev.message().unwrap_or_default());
-        let lane = Checkpoint::Lane { lane: group.to_string(), cursor: None };
         let Some(time) = ev.timestamp().filter(|_| !id.is_empty()) else {
             // Nothing to place it by: it cannot move the cursor, and is read once, now.
-            let mut unit = ctx.begin_unit(self.info(ctx, format!("{}:{stream}#{id}", self.group_url(group))), lane);
-            ctx.reject_record(&mut unit, 0, 0, format!("FilterLogEvents returned an event of log group {group} without its eventId or timestamp"), message.as_bytes());
-            ctx.end_unit_with_cursor(unit, serde_json::to_value(&*cursor).expect("serializes"));
+            ctx.reject_record(unit, index, 0, format!("FilterLogEvents returned an event of log group {group} without its eventId or timestamp"), message.as_bytes());
             return;
         };
         // Taken by an earlier run: before its cursor, or at its millisecond and listed.
@@ -392,16 +394,13 @@ impl CloudWatchLogs {
         if ingestion - time > self.cfg.settle_seconds as i64 * 1000 {
             counts.late += 1;
         }
-        ctx.add_total(1);
-        let mut unit = ctx.begin_unit(self.info(ctx, format!("{}:{stream}#{id}", self.group_url(group))), lane);
         if is_control_message(message) {
             counts.control_messages += 1;
-        } else {
-            counts.events += 1;
-            let enrichment = serde_json::json!({ "log_group": group, "log_stream": stream, "event_id": id, "timestamp": time, "ingestion_time": ingestion }).to_string();
-            ctx.push_enriched(&mut unit, message.as_bytes(), 0, 0, self.cfg.log_format.as_deref().map(str::as_bytes), Some(enrichment.as_bytes()));
+            return;
         }
-        ctx.end_unit_with_cursor(unit, serde_json::to_value(&*cursor).expect("serializes"));
+        counts.events += 1;
+        let enrichment = serde_json::json!({ "log_group": group, "log_stream": stream, "event_id": id, "timestamp": time, "ingestion_time": ingestion }).to_string();
+        ctx.push_enriched(unit, message.as_bytes(), index, 0, self.cfg.log_format.as_deref().map(str::as_bytes), Some(enrichment.as_bytes()));
     }
 }
 
