@@ -391,7 +391,8 @@ const CONNECTION_LINES: [&str; 2] = [
 fn flow_logs_and_redshift_audit_logs_in_cloudwatch_logs_map_through_their_mappers() {
     let moto = Moto::start();
     create_group(&moto, "/vpc/flow-logs", &["eni-23456789012345678-all"]);
-    put(&moto, "/vpc/flow-logs", "eni-23456789012345678-all", &[(now_ms() - 60_000, FLOW_RECORD.into())]);
+    // The record, and a line that is none: dead-lettered, named by its page and index.
+    put(&moto, "/vpc/flow-logs", "eni-23456789012345678-all", &[(now_ms() - 60_000, FLOW_RECORD.into()), (now_ms() - 59_000, "3 vpc-12345678 truncated".into())]);
     let redshift = "/aws/redshift/cluster/analytics/connectionlog";
     create_group(&moto, redshift, &["analytics"]);
     put(&moto, redshift, "analytics", &CONNECTION_LINES.map(|l| (now_ms() - 60_000, l.to_string())));
@@ -400,8 +401,11 @@ fn flow_logs_and_redshift_audit_logs_in_cloudwatch_logs_map_through_their_mapper
     let sc = Scratch::new();
     sc.config(&config(&moto, None, &format!("log_groups = [\"/vpc/*\"]\nsettle_seconds = 0\nmapper = \"builtin:vpc_flow\"\nlog_format = \"{}\"", FLOW_FORMAT.replace("${", "$${")), ""));
     let (out, summary) = sc.run();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(summary.counts.records_written, 1, "{:?}", summary.counts);
+    assert_eq!(out.status.code(), Some(1), "a dead letter makes exit code 1: {}", stderr(&out));
+    assert_eq!((summary.counts.records_written, summary.counts.records_dead_lettered), (1, 1), "{:?}", summary.counts);
+    let dl: Value = serde_json::from_str(std::fs::read_to_string(sc.dir.path().join(summary.dead_letter_file.as_ref().unwrap())).unwrap().lines().next().unwrap()).unwrap();
+    assert!(dl["object"].as_str().unwrap().starts_with(&format!("cloudwatch-logs://{ACCOUNT}/us-east-1//vpc/flow-logs?from=")), "{dl}");
+    assert_eq!((dl["record_index"].as_u64(), dl["raw"].as_str()), (Some(1), Some("3 vpc-12345678 truncated")), "{dl}");
     let flows = ocsf_rows(&sc.path("out"));
     schema_check(&flows);
     let e = flows.values().next().unwrap();
