@@ -16,7 +16,7 @@ use crate::common::{
 /// The CLI reference's `describe-alarm-history` example (alarm `myalarm` going to ALARM and
 /// back to OK), with an action and a configuration update in the API's documented shapes,
 /// copied for `alarms` alarms at recent times: three items per millisecond across alarms,
-/// some on the 30-minute slice boundaries the configs below use.
+/// some on half-hour boundaries.
 pub fn history(now: i64, alarms: usize) -> Vec<HistoryItem> {
     let base = (now - 3 * 3600) / 1800 * 1800 * 1000;
     let mut out = Vec::new();
@@ -59,7 +59,6 @@ endpoints = {{ cloudwatch = "{cw_url}" }}
 type = "cloudwatch_alarms"
 since = "1d"
 settle_seconds = 0
-slice_minutes = 30
 requests_per_second = 50
 {source_extra}
 [[outputs]]

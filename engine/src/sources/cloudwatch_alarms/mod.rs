@@ -3,12 +3,13 @@
 //! in `ALARM` now (`DescribeAlarms`), once per run. CloudWatch keeps alarm history 30 days.
 //!
 //! One cursor lane, the connector's region. A run reads from the lane's cursor (or `since`) up
-//! to now less `settle_seconds`, in slices of `slice_minutes`, every page oldest first
-//! (`ScanBy = TimestampAscending`), metric and composite alarms alike. Each page is a unit
-//! whose cursor ([`HistoryCursor`]) says exactly what is taken: the items before a
-//! millisecond, those at it by key (the API gives items no id, so the key is a digest of the
-//! item), and the keys taken so far in the slice being read. A run killed after any page
-//! resumes at that page's boundary with nothing lost or written twice.
+//! to now less `settle_seconds`, every page oldest first (`ScanBy = TimestampAscending`),
+//! metric and composite alarms alike. Each page is a unit whose cursor ([`HistoryCursor`])
+//! says exactly what is taken: the items before a millisecond, and those at it by key (the API
+//! gives items no id, so the key is a digest of the item). Since the API pages oldest first,
+//! the cursor moves with each item ([`SliceCursor::advance`]) and stays that small however
+//! many items a run reads. A run killed after any page resumes at that page's boundary with
+//! nothing lost or written twice.
 //!
 //! Each item is a raw record: the `AlarmHistoryItem` as JSON under the API's member names,
 //! with `HistoryData` (JSON text on the wire) decoded. The cursor also carries each alarm's
@@ -64,9 +65,6 @@ pub struct CloudWatchAlarmsConfig {
     /// not passed over. Default 60.
     #[serde(default = "default_settle_seconds")]
     pub settle_seconds: u64,
-    /// Length of the time slices a run reads, oldest first. Default 60.
-    #[serde(default = "default_slice_minutes")]
-    pub slice_minutes: u64,
     /// Requests per second. Default 3. (An emulator can take more.)
     #[serde(default = "default_requests_per_second")]
     pub requests_per_second: f64,
@@ -79,9 +77,6 @@ pub struct CloudWatchAlarmsConfig {
 }
 
 fn default_settle_seconds() -> u64 {
-    60
-}
-fn default_slice_minutes() -> u64 {
     60
 }
 fn default_requests_per_second() -> f64 {
@@ -107,9 +102,6 @@ impl SourceSpec for CloudWatchAlarmsConfig {
     }
 
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
-        if self.slice_minutes == 0 {
-            return Err("slice_minutes must be at least 1".into());
-        }
         if !(self.requests_per_second > 0.0) {
             return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
         }
@@ -274,52 +266,51 @@ impl CloudWatchAlarms {
             None => HistoryCursor { taken: SliceCursor::starting_at(self.first * 1000), episodes: Episodes::default() },
         };
         let cw = self.session.cloudwatch();
-        let (slice_ms, stop) = ((self.cfg.slice_minutes * 60_000) as i64, self.end * 1000);
+        let stop = self.end * 1000;
+        if cursor.taken.time >= stop {
+            return Ok(cursor.episodes);
+        }
+        // A second before the cursor, in case the API takes its start as exclusive: the items
+        // at the cursor are told apart by key.
+        let (from, to) = (cursor.taken.time - 1000, stop);
+        let mut token: Option<String> = None;
         let mut page_no = 0u64;
-        while let Some((from, to)) = cursor.taken.next_slice(slice_ms, stop) {
-            if ctx.stopping() {
-                break;
+        while !ctx.stopping() {
+            page_no += 1;
+            let info = self.info(ctx, self.object(&format!("history/{from}-{to}/page-{page_no}")));
+            let req = cw
+                .describe_alarm_history()
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .start_date(DateTime::from_millis(from))
+                .end_date(DateTime::from_millis(to))
+                .scan_by(ScanBy::TimestampAscending)
+                .max_records(100)
+                .set_next_token(token.clone());
+            let page = runtime().block_on(api::call_with_backoff(limiter, 4, Duration::from_secs(1), || {
+                let req = req.clone();
+                async move { req.send().await.map_err(|e| describe(&e, "cloudwatch:DescribeAlarmHistory")) }
+            }));
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    let why = format!("cloudwatch:DescribeAlarmHistory in {}: {e}", self.region);
+                    ctx.retry_later(info, Checkpoint::Lane { lane: lane.clone(), cursor: None }, &why);
+                    return Err(LaneStopped(why));
+                }
+            };
+            ctx.add_total(1);
+            let mut unit = ctx.begin_unit(info, Checkpoint::Lane { lane: lane.clone(), cursor: None });
+            for (index, item) in page.alarm_history_items().iter().enumerate() {
+                self.push_item(ctx, &mut unit, &mut cursor, to, item, index as u64);
             }
-            let mut token: Option<String> = None;
-            let mut index = 0u64;
-            loop {
-                page_no += 1;
-                let info = self.info(ctx, self.object(&format!("history/{from}-{to}/page-{page_no}")));
-                let req = cw
-                    .describe_alarm_history()
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .start_date(DateTime::from_millis(from))
-                    .end_date(DateTime::from_millis(to))
-                    .scan_by(ScanBy::TimestampAscending)
-                    .max_records(100)
-                    .set_next_token(token.clone());
-                let page = runtime().block_on(api::call_with_backoff(limiter, 4, Duration::from_secs(1), || {
-                    let req = req.clone();
-                    async move { req.send().await.map_err(|e| describe(&e, "cloudwatch:DescribeAlarmHistory")) }
-                }));
-                let page = match page {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let why = format!("cloudwatch:DescribeAlarmHistory in {}: {e}", self.region);
-                        ctx.retry_later(info, Checkpoint::Lane { lane: lane.clone(), cursor: None }, &why);
-                        return Err(LaneStopped(why));
-                    }
-                };
-                ctx.add_total(1);
-                let mut unit = ctx.begin_unit(info, Checkpoint::Lane { lane: lane.clone(), cursor: None });
-                for item in page.alarm_history_items() {
-                    self.push_item(ctx, &mut unit, &mut cursor, to, item, index);
-                    index += 1;
-                }
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
-                if token.is_none() {
-                    cursor.taken.finish_slice(to);
-                }
-                ctx.end_unit_with_cursor(unit, serde_json::to_value(&cursor).expect("serializes"));
-                if token.is_none() {
-                    break;
-                }
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                cursor.taken.advance_to(to);
+            }
+            ctx.end_unit_with_cursor(unit, serde_json::to_value(&cursor).expect("serializes"));
+            if token.is_none() {
+                break;
             }
         }
         Ok(cursor.episodes)
@@ -332,7 +323,7 @@ impl CloudWatchAlarms {
             ctx.reject_record(unit, index, 0, format!("DescribeAlarmHistory returned an item of alarm {:?} without a Timestamp", item.alarm_name().unwrap_or("")), raw.as_bytes());
             return;
         };
-        if !cursor.taken.admit(end, time, &key) {
+        if time > end || !cursor.taken.advance(time, &key) {
             return;
         }
         // Followed for every item, kept or not, so an episode is known whatever the filter.
