@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use trawl::mapper::BatchMapper;
 
 use crate::cloudtrail_lookup::{events, stderr};
+use crate::cloudwatch_alarms::kill_at_seeded_moments_then_rerun;
 use crate::common::{
     Scratch,
     aws::Moto,
@@ -75,26 +76,6 @@ path = "out"
         moto = moto.url(),
         gd = gd.url()
     )
-}
-
-/// Starts `trawl run` in `sc`, waits for its first commit (rows in `out/`), lets it run
-/// `kill_after` longer and kills it with SIGKILL; returns how many events it committed.
-pub(crate) fn kill_after_first_commit(sc: &Scratch, kill_after: Duration) -> usize {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["run", "--config", "config.toml", "--quiet"])
-        .current_dir(sc.dir.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(kill_after);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    events(&sc.path("out")).len()
 }
 
 fn schema() -> trawl::ocsf::Schema {
@@ -211,27 +192,12 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_finding_exactly_once() {
     let now = chrono::Utc::now().timestamp_millis();
     let findings: Vec<Value> = recent_findings(now, 6).into_iter().filter(|f| f["service"]["archived"] != true).collect();
     let gd = GuardDutyFake::start(findings.clone(), 3);
-    let mut seed: u64 = 0x6d_5eed;
-    let mut mid_run = 0;
-    for trial in 0..3 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 1200);
-        let sc = Scratch::new();
-        sc.config(&config(&moto, &gd, "", "commit_every_records = 3\nbatch_rows = 3"));
-        gd.state.lock().unwrap().delay = Duration::from_millis(60);
-        let before = kill_after_first_commit(&sc, kill_after);
-        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} findings committed", findings.len());
-        mid_run += (before > 0 && before < findings.len()) as usize;
-        gd.state.lock().unwrap().delay = Duration::ZERO;
-        let (out, summary) = sc.run();
-        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
-        let after = events(&sc.path("out"));
-        let mut want: Vec<String> = findings.iter().map(uid_of).collect();
-        want.sort();
-        assert_eq!(after.keys().cloned().collect::<Vec<_>>(), want, "trial {trial} (killed after {kill_after:?} with {before} out): every finding once");
-        assert_eq!(summary.counts.records_read as usize, findings.len() - before, "trial {trial}: the rerun reads only what was not committed");
-    }
-    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
+    let mut want: Vec<String> = findings.iter().map(uid_of).collect();
+    want.sort();
+    let config = || config(&moto, &gd, "", "commit_every_records = 3\nbatch_rows = 3");
+    kill_at_seeded_moments_then_rerun(0x6d_5eed, findings.len(), config, |d| gd.state.lock().unwrap().delay = d, |trial, after| {
+        assert_eq!(after.keys().cloned().collect::<Vec<_>>(), want, "trial {trial}: every finding once, by its uid");
+    });
 }
 
 #[test]

@@ -4,13 +4,13 @@
 //! plainly that an account has no Shield Advanced subscription, or naming the managed policy
 //! when denied.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 use trawl::mapper::BatchMapper;
 
 use crate::cloudtrail_lookup::{events, stderr};
-use crate::guardduty::kill_after_first_commit;
+use crate::cloudwatch_alarms::kill_at_seeded_moments_then_rerun;
 use crate::common::{
     Scratch,
     aws::Moto,
@@ -152,26 +152,12 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_attack_exactly_once() {
     let moto = Moto::start();
     let (attacks, _) = recent_attacks(chrono::Utc::now().timestamp() as f64, 22);
     let sh = ShieldFake::start(attacks.clone(), 5);
-    let mut seed: u64 = 0x5_41e1d;
-    let mut mid_run = 0;
-    for trial in 0..3 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 1000);
-        let sc = Scratch::new();
-        sc.config(&config(&moto, &sh, "commit_every_records = 2\nbatch_rows = 2"));
-        sh.state.lock().unwrap().delay = Duration::from_millis(60);
-        let before = kill_after_first_commit(&sc, kill_after);
-        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} attacks committed", attacks.len());
-        mid_run += (before > 0 && before < attacks.len()) as usize;
-        sh.state.lock().unwrap().delay = Duration::ZERO;
-        let (out, summary) = sc.run();
-        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
-        let mut want: Vec<String> = attacks.iter().map(uid).collect();
-        want.sort();
-        assert_eq!(events(&sc.path("out")).keys().cloned().collect::<Vec<_>>(), want, "trial {trial} (killed after {kill_after:?} with {before} out): every attack once");
-        assert_eq!(summary.counts.records_read as usize, attacks.len() - before, "trial {trial}: the rerun reads only what was not committed");
-    }
-    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
+    let mut want: Vec<String> = attacks.iter().map(uid).collect();
+    want.sort();
+    let config = || config(&moto, &sh, "commit_every_records = 2\nbatch_rows = 2");
+    kill_at_seeded_moments_then_rerun(0x5_41e1d, attacks.len(), config, |d| sh.state.lock().unwrap().delay = d, |trial, after| {
+        assert_eq!(after.keys().cloned().collect::<Vec<_>>(), want, "trial {trial}: every attack once, by its uid");
+    });
 }
 
 #[test]
