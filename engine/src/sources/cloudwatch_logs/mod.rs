@@ -454,8 +454,8 @@ mod tests {
     use super::*;
 
     /// A group's events oldest first, several per millisecond, read by runs that are killed
-    /// after any event, with events arriving between runs (at the boundary millisecond and
-    /// after it): every event is taken exactly once.
+    /// after any event (a page, and so a commit, can end after any), with events arriving
+    /// between runs (at the boundary millisecond and after it): every event is taken once.
     #[test]
     fn a_cursor_saved_after_any_event_resumes_without_loss_or_repeat() {
         // (timestamp ms, event id), in FilterLogEvents' order.
