@@ -93,7 +93,8 @@ pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn schema_check(rows: &BTreeMap<String, Value>) {
+/// Every row passes the strict OCSF 1.1.0 check.
+pub fn schema_check(rows: &BTreeMap<String, Value>) {
     let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
     for (uid, e) in rows {
         let v = schema.validate(e);
@@ -294,17 +295,23 @@ fn the_sdk_reads_the_fakes_cbor() {
     assert_eq!(first["Timestamp"], t);
 }
 
-/// Every event of the mapper's goldens (`tests/golden/cloudwatch_alarms/`, from the samples)
-/// passes the strict OCSF check too.
-#[test]
-fn the_goldens_pass_the_schema_check() {
+/// The events of the goldens in `dir` (under `tests/golden/`), by metadata.uid, each passing
+/// the strict OCSF check.
+pub fn golden_rows_checked(dir: &str) -> BTreeMap<String, Value> {
     let mut rows = BTreeMap::new();
-    for g in std::fs::read_dir(crate::common::repo().join("tests/golden/cloudwatch_alarms")).unwrap() {
+    for g in std::fs::read_dir(crate::common::repo().join("tests/golden").join(dir)).unwrap() {
         let golden: Value = serde_json::from_str(&std::fs::read_to_string(g.unwrap().path()).unwrap()).unwrap();
         for e in golden.as_array().unwrap().iter().flat_map(|r| r["events"].as_array().unwrap()) {
             rows.insert(e["metadata"]["uid"].as_str().unwrap().to_string(), e.clone());
         }
     }
-    assert_eq!(rows.len(), 7);
     schema_check(&rows);
+    rows
+}
+
+/// Every event of the mapper's goldens (`tests/golden/cloudwatch_alarms/`, from the samples)
+/// passes the strict OCSF check too.
+#[test]
+fn the_goldens_pass_the_schema_check() {
+    assert_eq!(golden_rows_checked("cloudwatch_alarms").len(), 7);
 }

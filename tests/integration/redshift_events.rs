@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::Value;
 
 use crate::{
-    cloudwatch_alarms::{events, kill_at_seeded_moments_then_rerun, stderr},
+    cloudwatch_alarms::{events, golden_rows_checked, kill_at_seeded_moments_then_rerun, schema_check, stderr},
     common::{
         Scratch,
         aws::Moto,
@@ -78,14 +78,6 @@ path = "out"
 "#,
         moto = moto.url()
     )
-}
-
-fn schema_check(rows: &BTreeMap<String, Value>) {
-    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
-    for (uid, e) in rows {
-        let v = schema.validate(e);
-        assert!(v.is_empty(), "{uid}: {}\n{e:#}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-    }
 }
 
 #[test]
@@ -185,13 +177,5 @@ fn check_names_the_redshift_action_when_denied() {
 /// passes the strict OCSF check too.
 #[test]
 fn the_goldens_pass_the_schema_check() {
-    let mut rows = BTreeMap::new();
-    for g in std::fs::read_dir(crate::common::repo().join("tests/golden/redshift_events")).unwrap() {
-        let golden: Value = serde_json::from_str(&std::fs::read_to_string(g.unwrap().path()).unwrap()).unwrap();
-        for e in golden.as_array().unwrap().iter().flat_map(|r| r["events"].as_array().unwrap()) {
-            rows.insert(e["metadata"]["uid"].as_str().unwrap().to_string(), e.clone());
-        }
-    }
-    assert!(rows.len() >= 6, "{}", rows.len());
-    schema_check(&rows);
+    assert_eq!(golden_rows_checked("redshift_events").len(), 7);
 }
