@@ -27,7 +27,8 @@
 //! not reported again. No entity of a snapshot is lost or written twice; an entity fetched in
 //! the second run is as of that fetch. A failed call (throttling past the retries, a denial, a
 //! report that does not complete in `report_wait_seconds`) writes nothing and leaves the
-//! snapshot for the next run.
+//! snapshot for the next run. An entity the reply does not let the source key (no ARN) is
+//! dead-lettered with the reason, in every snapshot that meets it; the rest is written.
 
 pub mod entities;
 pub mod report;
@@ -185,6 +186,8 @@ struct Inventory {
     alias: Option<String>,
     /// When the fetch ended (ms).
     time: i64,
+    /// Entities the reply did not let us key (no ARN): why, and the entity as the SDK read it.
+    rejected: Vec<(String, String)>,
 }
 
 /// A record to write and the value that goes with it.
@@ -222,25 +225,30 @@ impl Iam {
             if self.cfg.aws_managed_policies {
                 filter.push(EntityType::AwsManagedPolicy);
             }
-            let mut found: Vec<Result<Entity, String>> = Vec::new();
+            let mut found: Vec<Result<Entity, (String, String)>> = Vec::new();
+            let with_raw = |r: Result<Entity, String>, raw: &dyn std::fmt::Debug| r.map_err(|why| (why, format!("{raw:?}")));
             let mut marker: Option<String> = None;
             loop {
                 let page = call!(&mut limiter, iam.get_account_authorization_details().set_filter(Some(filter.clone())).set_marker(marker.clone()), "iam:GetAccountAuthorizationDetails")?;
-                found.extend(page.user_detail_list().iter().map(entities::user));
-                found.extend(page.group_detail_list().iter().map(entities::group));
-                found.extend(page.role_detail_list().iter().map(entities::role));
-                found.extend(page.policies().iter().map(entities::policy));
+                found.extend(page.user_detail_list().iter().map(|u| with_raw(entities::user(u), u)));
+                found.extend(page.group_detail_list().iter().map(|g| with_raw(entities::group(g), g)));
+                found.extend(page.role_detail_list().iter().map(|r| with_raw(entities::role(r), r)));
+                found.extend(page.policies().iter().map(|p| with_raw(entities::policy(p), p)));
                 marker = page.marker().filter(|m| page.is_truncated() && !m.is_empty()).map(str::to_string);
                 if marker.is_none() {
                     break;
                 }
             }
             let mut entities = BTreeMap::new();
+            let mut rejected = Vec::new();
             for e in found {
-                // An entity without a name or ARN cannot be keyed: the snapshot would be wrong, not
-                // just short, so it is not taken.
-                let e = e.map_err(AwsError::config_error)?;
-                entities.insert(e.key(), e);
+                match e {
+                    Ok(e) => {
+                        entities.insert(e.key(), e);
+                    }
+                    // Cannot be keyed: dead-lettered, the rest of the snapshot goes on.
+                    Err(bad) => rejected.push(bad),
+                }
             }
             let csv = self.credential_report(&iam, &mut limiter).await?;
             let report = report::parse(&csv).map_err(AwsError::config_error)?;
@@ -250,7 +258,7 @@ impl Iam {
                 entities.insert(e.key(), e);
             }
             let aliases = call!(&mut limiter, iam.list_account_aliases(), "iam:ListAccountAliases")?;
-            Ok(Inventory { entities, report, alias: aliases.account_aliases().first().cloned(), time: chrono::Utc::now().timestamp_millis() })
+            Ok(Inventory { entities, report, alias: aliases.account_aliases().first().cloned(), time: chrono::Utc::now().timestamp_millis(), rejected })
         })
     }
 
@@ -402,7 +410,12 @@ impl Source for Iam {
                 return Ok(());
             }
             let mut unit = ctx.begin_unit(self.info(ctx, &snapshot, n), lane(n == last));
+            let rejected = if n == 0 { inv.rejected.as_slice() } else { &[] };
+            for (i, (why, raw)) in rejected.iter().enumerate() {
+                ctx.reject_record(&mut unit, i as u64, 0, why.clone(), raw.as_bytes());
+            }
             for (i, em) in chunk.iter().enumerate() {
+                let i = i + rejected.len();
                 ctx.push(&mut unit, &em.record, i as u64, 0);
                 ctx.set_value(&mut unit, MAP, &em.key, em.value.clone());
             }
