@@ -53,30 +53,11 @@ fn policy_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
 }
 
-fn config(moto: &Moto, mode: &str, source_extra: &str, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "iam-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-[[connectors.sources]]
-type = "iam"
-mode = "{mode}"
-requests_per_second = 50
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url()
-    )
+/// A connector on moto (`vpc_flow`'s) with the `iam` source in `mode` and further source and
+/// pipeline keys.
+fn config(sc: &Scratch, moto: &Moto, mode: &str, source_extra: &str, pipeline: &str) -> String {
+    let source = format!("[[connectors.sources]]\ntype = \"iam\"\nmode = \"{mode}\"\nrequests_per_second = 50\n{source_extra}\n");
+    format!("{}[pipeline]\nworkers = 2\n{pipeline}\n", crate::vpc_flow::config(sc, moto, &source))
 }
 
 /// Every NDJSON event under `dir`, in file order.
@@ -129,7 +110,7 @@ fn a_snapshot_lands_every_entity_with_its_credential_facts_and_decoded_policies(
     let moto = Moto::start();
     seed(&moto);
     let sc = Scratch::new();
-    sc.config(&(config(&moto, "snapshot", "", "") + "[[outputs]]\ntype = \"parquet\"\npath = \"parquet\"\n"));
+    sc.config(&(config(&sc, &moto, "snapshot", "", "") + "[[outputs]]\ntype = \"parquet\"\npath = \"parquet\"\n"));
     // Before any report exists (GetCredentialReport: ReportNotPresent) the check passes.
     let o = sc.trawl(&["check", "--config", "config.toml", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -197,7 +178,7 @@ fn changes_mode_over_three_runs_writes_exactly_what_changed() {
     let moto = Moto::start();
     let iam = seed(&moto);
     let sc = Scratch::new();
-    sc.config(&config(&moto, "changes", "", ""));
+    sc.config(&config(&sc, &moto, "changes", "", ""));
     let run = |before: &BTreeMap<String, Value>| -> Vec<(String, String)> {
         let (out, _) = sc.run();
         assert!(out.status.success(), "{}", stderr(&out));
@@ -255,7 +236,7 @@ fn a_kill_mid_snapshot_then_a_rerun_writes_every_entity_of_the_snapshot_once() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let kill_after = Duration::from_millis((seed >> 33) % 150);
         let sc = Scratch::new();
-        sc.config(&config(&moto, "snapshot", "entities_per_unit = 2", "commit_every_records = 2\nbatch_rows = 2"));
+        sc.config(&config(&sc, &moto, "snapshot", "entities_per_unit = 2", "commit_every_records = 2\nbatch_rows = 2"));
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).stderr(std::process::Stdio::null()).spawn().unwrap();
         let t0 = std::time::Instant::now();
         while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
@@ -297,7 +278,7 @@ fn a_crash_between_publish_and_checkpoint_in_changes_mode_reports_each_change_on
     let moto = Moto::start();
     seed_many(&moto, 20);
     let sc = Scratch::new();
-    sc.config(&config(&moto, "changes", "entities_per_unit = 4", "commit_every_records = 4\nbatch_rows = 4"));
+    sc.config(&config(&sc, &moto, "changes", "entities_per_unit = 4", "commit_every_records = 4\nbatch_rows = 4"));
     // The first commit's files are published, then the process aborts before its checkpoint.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).env("TRAWL_FAULT", "abort_after_publish").output().unwrap();
     assert!(!out.status.success());
@@ -327,7 +308,7 @@ fn check_names_iam_read_only_access_when_denied_and_a_denied_run_writes_nothing(
     let key = runtime().block_on(iam.create_access_key().user_name("collector").send()).unwrap();
     let key = key.access_key().unwrap();
     let sc = Scratch::new();
-    sc.config(&config(&moto, "snapshot", "", "").replace("access_key_id = \"testing\", secret_access_key = \"testing\"", "access_key_id = \"${K}\", secret_access_key = \"${S}\""));
+    sc.config(&config(&sc, &moto, "snapshot", "", "").replace("access_key_id = \"testing\", secret_access_key = \"testing\"", "access_key_id = \"${K}\", secret_access_key = \"${S}\""));
     let trawl = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(sc.dir.path()).env("K", key.access_key_id()).env("S", key.secret_access_key()).output().unwrap();
     let o = trawl(&["check", "--config", "config.toml", "--json"]);
     assert_eq!(o.status.code(), Some(1));
@@ -421,7 +402,7 @@ fn iam_as_aws_answers_pages_by_marker_through_throttling_and_its_encoded_policie
     let moto = Moto::start();
     let fake = IamWireFake::start();
     let sc = Scratch::new();
-    sc.config(&config(&moto, "snapshot", "", "").replace("[[connectors.sources]]", &format!("endpoints = {{ iam = \"{}\" }}\n[[connectors.sources]]", fake.server.url())));
+    sc.config(&config(&sc, &moto, "snapshot", "", "").replace("[[connectors.sources]]", &format!("endpoints = {{ iam = \"{}\" }}\n[[connectors.sources]]", fake.server.url())));
     let (out, summary) = sc.run();
     // A user without an ARN cannot be keyed: dead-lettered, naming it; the rest is written.
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
