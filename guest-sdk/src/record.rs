@@ -63,6 +63,17 @@ pub struct RawRecord<'a> {
     ///   the address; `az`, the instance's Availability Zone.
     ///
     /// All values are strings.
+    ///
+    /// **CloudWatch Logs** (`cloudwatch_logs`) — the event the record is the message of, as
+    /// FilterLogEvents returned it:
+    ///
+    /// ```json
+    /// {"log_group": "/aws/redshift/cluster/prod/connectionlog", "log_stream": "prod",
+    ///  "event_id": "37134448277055796160680128736489325346054405730130984960",
+    ///  "timestamp": 1700000000123, "ingestion_time": 1700000000456}
+    /// ```
+    ///
+    /// `timestamp` and `ingestion_time` are epoch milliseconds (numbers); the rest strings.
     pub enrichment: Option<&'a [u8]>,
 }
 

@@ -65,8 +65,9 @@ path = "out"
     )
 }
 
-/// Every NDJSON event under `dir`, keyed by metadata.uid; panics on a duplicate.
-fn events(dir: &Path) -> BTreeMap<String, Value> {
+/// Every NDJSON event under `dir`, keyed by metadata.uid; panics on a duplicate. (The other
+/// API sources' tests use it too.)
+pub(crate) fn events(dir: &Path) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     if !dir.exists() {
         return out;
@@ -85,7 +86,7 @@ fn events(dir: &Path) -> BTreeMap<String, Value> {
     out
 }
 
-fn stderr(o: &std::process::Output) -> String {
+pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

@@ -92,8 +92,9 @@ fn wait_for(child: &mut std::process::Child, ready: impl Fn() -> bool) {
 
 /// Kills `trawl run` at seeded moments after its first commit and reruns, `trials` times, on
 /// the input `setup` writes into a fresh scratch dir (returning the config's source table and
-/// the metadata.uid of every record it wrote, each once). Every check reads the whole output back.
-fn kill_trials(name: &str, trials: usize, setup: impl Fn(&Scratch) -> (String, Vec<String>)) {
+/// the metadata.uid of every record it wrote, each once; the source table may start with keys of
+/// the connector, `name = "faults"`). Every check reads the whole output back.
+pub(crate) fn kill_trials(name: &str, trials: usize, setup: impl Fn(&Scratch) -> (String, Vec<String>)) {
     let mut seed: u64 = 0x0dd_f00d;
     let mut mid_run = 0;
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-module-cache-{name}"));

@@ -157,6 +157,113 @@ fn redshift_mapper_matches_goldens() {
     assert_eq!(check_log_samples("redshift", "redshift", &files, &bad).into_iter().collect::<Vec<_>>(), [3001, 3002, 6005]);
 }
 
+/// Every Inspector sample finding through `builtin:inspector`, with the source's full-mode
+/// context: the golden was read against `examples/data/inspector/README.md`.
+#[test]
+fn inspector_mapper_matches_goldens() {
+    let f = crate::inspector::sample_file();
+    let mapped = check_golden_batch("inspector", "inspector", &f, &crate::inspector::sample_batch(&f, CONNECTOR));
+    assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{:?}", mapped.status);
+}
+
+/// The GuardDuty sample findings through `builtin:guardduty`, one record per finding as the
+/// `guardduty` source reads them; the golden was read against `examples/data/guardduty`.
+#[test]
+fn guardduty_mapper_matches_goldens() {
+    let file = repo().join("examples/data/guardduty/get-findings.json");
+    let batch = crate::common::fake_guardduty::sample_batch(CONNECTOR);
+    let mapped = check_golden_batch("guardduty", "guardduty", &file, &batch);
+    assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{:?}", mapped.status);
+}
+
+/// The CloudWatch alarm samples (`examples/data/cloudwatch-alarms`, see its README) as the
+/// `cloudwatch_alarms` source hands them on: history items oldest first with `HistoryData`
+/// decoded and each episode's start attached as it follows them, then the alarms in ALARM.
+pub fn cloudwatch_alarms_batch() -> trawl::batch::RawBatch {
+    use serde_json::{Value, json};
+    let dir = repo().join("examples/data/cloudwatch-alarms");
+    let read = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap() };
+    let info = |f: &str| trawl::batch::ObjectInfo { connector: CONNECTOR.into(), source_kind: "cloudwatch_alarms", aws_account_id: Some("111122223333".into()), region: Some("us-east-1".into()), object: format!("examples/data/cloudwatch-alarms/{f}") };
+    let mut items = read("describe-alarm-history.json")["AlarmHistoryItems"].as_array().unwrap().clone();
+    items.sort_by(|a, b| a["Timestamp"].as_str().cmp(&b["Timestamp"].as_str()));
+    let mut episodes = trawl::sources::cloudwatch_alarms::Episodes::default();
+    let mut b = trawl::batch::RawBatchBuilder::new();
+    let history = info("describe-alarm-history.json");
+    for (i, mut item) in items.into_iter().enumerate() {
+        item["HistoryData"] = serde_json::from_str(item["HistoryData"].as_str().unwrap()).unwrap();
+        let enrichment = episodes.follow(&item).map(|s| json!({ "episode_started_ms": s }).to_string());
+        b.push_full(&history, item.to_string().as_bytes(), i as u64, 0, 1_700_000_000_000, None, enrichment.as_deref().map(str::as_bytes));
+    }
+    let current = info("describe-alarms.json");
+    for (i, a) in read("describe-alarms.json")["MetricAlarms"].as_array().unwrap().iter().enumerate() {
+        let open = episodes.0.get(a["AlarmName"].as_str().unwrap()).filter(|e| e.ended.is_none()).map(|e| e.started);
+        let started = open.or_else(|| chrono::DateTime::parse_from_rfc3339(a["StateTransitionedTimestamp"].as_str().unwrap()).ok().map(|t| t.timestamp_millis()));
+        let enrichment = started.map(|s| json!({ "episode_started_ms": s }).to_string());
+        b.push_full(&current, json!({ "MetricAlarm": a }).to_string().as_bytes(), i as u64, 0, 1_700_000_000_000, None, enrichment.as_deref().map(str::as_bytes));
+    }
+    b.finish(1)
+}
+
+/// Every CloudWatch alarm sample through `builtin:cloudwatch_alarms`: the goldens were read
+/// against `examples/data/cloudwatch-alarms/README.md`; every record maps, into both classes.
+#[test]
+fn cloudwatch_alarms_mapper_matches_goldens() {
+    let batch = cloudwatch_alarms_batch();
+    let mapped = check_golden_batch("cloudwatch_alarms", "cloudwatch_alarms", Path::new("alarms.json"), &batch);
+    assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{:?}", mapped.status);
+    assert_eq!(mapped.status.len(), 7);
+    let classes: std::collections::BTreeSet<i32> = mapped.classes.iter().map(|c| c.class_uid).collect();
+    assert_eq!(classes.into_iter().collect::<Vec<_>>(), [2004, 3004]);
+}
+
+/// The Shield Advanced sample attacks through `builtin:shield`, one record per
+/// `DescribeAttack` reply as the `shield` source reads them (the re-described attack with its
+/// update context); the golden was read against `examples/data/shield`.
+#[test]
+fn shield_mapper_matches_goldens() {
+    let file = repo().join("examples/data/shield/describe-attack.json");
+    let batch = crate::common::fake_shield::sample_batch(CONNECTOR);
+    let mapped = check_golden_batch("shield", "shield", &file, &batch);
+    assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{:?}", mapped.status);
+}
+
+/// The Macie sample events' findings through `builtin:macie`: the goldens were read against
+/// `examples/data/macie/README.md`.
+#[test]
+fn macie_mapper_matches_goldens() {
+    for f in crate::macie::sample_files() {
+        let mapped = check_golden_batch("macie", "macie", &f, &crate::macie::sample_batch(&f, CONNECTOR));
+        assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{}: {:?}", f.display(), mapped.status);
+    }
+}
+
+/// The IAM sample entity records through `builtin:iam`, as the `iam` source hands them on:
+/// the golden was read against `examples/data/iam/README.md`; every record maps.
+#[test]
+fn iam_mapper_matches_goldens() {
+    let batch = crate::iam::sample_batch(&repo().join("examples/data/iam/entities.ndjson"), CONNECTOR);
+    let mapped = check_golden_batch("iam", "iam", Path::new("entities.json"), &batch);
+    assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{:?}", mapped.status);
+}
+
+/// Every Redshift event sample through `builtin:redshift_events`: the golden was read against
+/// `examples/data/redshift-events/README.md`; every record maps, into both classes.
+#[test]
+fn redshift_events_mapper_matches_goldens() {
+    let file = repo().join("examples/data/redshift-events/describe-events.json");
+    let sample: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let info = trawl::batch::ObjectInfo { connector: CONNECTOR.into(), source_kind: "redshift_events", aws_account_id: Some("111122223333".into()), region: Some("us-east-1".into()), object: "examples/data/redshift-events/describe-events.json".into() };
+    let mut b = trawl::batch::RawBatchBuilder::new();
+    for (i, e) in sample["Events"].as_array().unwrap().iter().enumerate() {
+        b.push(&info, e.to_string().as_bytes(), i as u64, 0, 1_700_000_000_000);
+    }
+    let batch = b.finish(1);
+    let mapped = check_golden_batch("redshift_events", "redshift_events", &file, &batch);
+    assert!(mapped.status.iter().all(|s| *s == trawl::mapper::RowStatus::Ok), "{:?}", mapped.status);
+    let classes: std::collections::BTreeSet<i32> = mapped.classes.iter().map(|c| c.class_uid).collect();
+    assert_eq!(classes.into_iter().collect::<Vec<_>>(), [2004, 3004]);
+}
+
 #[test]
 fn passthrough_mapper_matches_goldens() {
     for f in log_files(&sample_trail()) {

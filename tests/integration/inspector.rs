@@ -55,14 +55,23 @@ pub fn sample_batch(file: &Path, connector: &str) -> RawBatch {
     b.finish(1)
 }
 
-/// POSTs JSON to moto (its `/moto-api/` endpoints).
-pub fn moto_post(moto: &Moto, path: &str, body: &Value) {
-    let body = body.to_string();
+/// POSTs `body` to moto at `path` with `headers`; panics unless moto answers 2xx; the reply.
+pub fn moto_request(moto: &Moto, path: &str, headers: &[(&str, &str)], body: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", moto.port)).unwrap();
-    write!(s, "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut head = format!("POST {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n", moto.port, body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}\r\n{body}").unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.0 20") || reply.starts_with("HTTP/1.1 20"), "moto {path}: {reply}");
+    reply
+}
+
+/// POSTs JSON to moto's `/moto-api/` endpoints.
+fn moto_post(moto: &Moto, path: &str, body: &Value) {
+    moto_request(moto, path, &[("Content-Type", "application/json")], &body.to_string());
 }
 
 /// Queues one ListFindings result in moto.
@@ -97,7 +106,7 @@ path = "out"
 }
 
 /// Every NDJSON event under `dir`, in file order.
-fn events(dir: &Path) -> Vec<Value> {
+pub fn events(dir: &Path) -> Vec<Value> {
     let mut files: Vec<_> = if dir.exists() {
         walkdir::WalkDir::new(dir)
             .into_iter()
@@ -112,7 +121,7 @@ fn events(dir: &Path) -> Vec<Value> {
 }
 
 /// `metadata.uid` → how many rows have it.
-fn uids(events: &[Value]) -> BTreeMap<String, usize> {
+pub fn uids(events: &[Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for e in events {
         *m.entry(e["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
@@ -120,16 +129,17 @@ fn uids(events: &[Value]) -> BTreeMap<String, usize> {
     m
 }
 
-fn schema_check(events: &[Value]) {
+/// Every event passes the strict OCSF 1.1.0 check and carries the connector's name.
+pub fn schema_check(events: &[Value], connector: &str) {
     let schema = trawl::ocsf::Schema::load(&repo().join("ocsf/schema-1.1.0")).unwrap();
     for e in events {
         let v = schema.validate(e);
         assert!(v.is_empty(), "{}: {}\n{e:#}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-        assert_eq!(e["cloud"]["account"]["name"], "findings-account");
+        assert_eq!(e["cloud"]["account"]["name"], connector);
     }
 }
 
-fn stderr(o: &std::process::Output) -> String {
+pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
@@ -213,7 +223,7 @@ fn the_seeds_t0_t1_example_in_both_pull_modes() {
                 assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), sorted([a, b, c, d].iter().map(|f| arn(f))), "{mode}: the uid is the ARN");
             }
         }
-        schema_check(&all);
+        schema_check(&all, "findings-account");
     }
 }
 
@@ -357,7 +367,7 @@ fn a_kill_mid_sweep_then_a_rerun_gives_every_finding_once() {
         if expire_tokens && before > 0 && before < findings.len() {
             assert_eq!(offsets.first(), Some(&0), "trial {trial}: a refused token lists the sweep again from the start");
         }
-        schema_check(&all);
+        schema_check(&all, "findings-account");
     }
     assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
 }

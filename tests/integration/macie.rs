@@ -5,11 +5,7 @@
 //! are durable (kill -9, then a rerun after the visibility timeout); `trawl check` denied;
 //! every row against the OCSF 1.1.0 schema.
 
-use std::{
-    io::{Read, Write},
-    path::Path,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
 use trawl::{
@@ -17,10 +13,13 @@ use trawl::{
     batch::{ObjectInfo, RawBatch, RawBatchBuilder},
 };
 
-use crate::common::{
-    Scratch,
-    aws::{ACCOUNT, Moto},
-    repo,
+use crate::{
+    common::{
+        Scratch,
+        aws::{ACCOUNT, Moto},
+        repo,
+    },
+    inspector::{events, moto_request, schema_check, stderr, uids},
 };
 
 /// The sample events (`examples/data/macie/`, see its README).
@@ -52,20 +51,10 @@ pub fn sample_batch(file: &Path, connector: &str) -> RawBatch {
 /// One call to moto in a protocol the test has no SDK client for (SNS's query protocol,
 /// EventBridge's JSON 1.1), signed for `service` so moto routes it.
 fn moto_call(moto: &Moto, service: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", moto.port)).unwrap();
-    let mut head = format!(
-        "POST / HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n",
-        moto.port,
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    write!(s, "{head}\r\n{body}").unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"), "{service}: {reply}");
-    reply
+    let auth = format!("AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0");
+    let mut all = vec![("Authorization", auth.as_str())];
+    all.extend_from_slice(headers);
+    moto_request(moto, "/", &all, body)
 }
 
 fn events_call(moto: &Moto, action: &str, body: Value) -> String {
@@ -110,39 +99,6 @@ path = "out"
 "#,
         m = moto.url()
     )
-}
-
-/// Every NDJSON event under `dir`.
-fn events(dir: &Path) -> Vec<Value> {
-    if !dir.exists() {
-        return Vec::new();
-    }
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .map(|e| e.unwrap().into_path())
-        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".json") && !p.components().any(|c| c.as_os_str() == ".tmp"))
-        .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>())
-        .collect()
-}
-
-fn uids(events: &[Value]) -> std::collections::BTreeMap<String, usize> {
-    let mut m = std::collections::BTreeMap::new();
-    for e in events {
-        *m.entry(e["metadata"]["uid"].as_str().unwrap().to_string()).or_default() += 1;
-    }
-    m
-}
-
-fn schema_check(events: &[Value]) {
-    let schema = trawl::ocsf::Schema::load(&repo().join("ocsf/schema-1.1.0")).unwrap();
-    for e in events {
-        let v = schema.validate(e);
-        assert!(v.is_empty(), "{}: {}\n{e:#}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-    }
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The sensitive data finding direct, twice, and once more through SNS (one row); the policy
@@ -202,7 +158,7 @@ fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_me
     let reason_for = |needle: &str| entries.iter().find(|e| e["reason"].as_str().unwrap().contains(needle)).unwrap_or_else(|| panic!("no dead letter saying {needle:?}: {dl}"));
     assert_eq!(reason_for("not a JSON event")["raw"], "this is not an event");
     assert!(reason_for("not a Macie finding event: source \"aws.guardduty\"")["object"].as_str().unwrap().starts_with(&queue));
-    schema_check(&rows);
+    schema_check(&rows, "findings-account");
     let bucket = rows.iter().find(|e| e["finding_info"]["uid"] == sensitive_id).unwrap();
     assert_eq!(bucket["resources"][1]["uid"], "arn:aws:s3:::amzn-s3-demo-bucket/2024/Sept/Employee-Records.csv");
     assert_eq!(bucket["unmapped"]["sensitiveData.PERSONAL_INFORMATION"], "65");
@@ -312,5 +268,5 @@ fn every_sample_row_passes_the_schema_check() {
         }
     }
     assert_eq!(rows.len(), 2);
-    schema_check(&rows);
+    schema_check(&rows, crate::golden::CONNECTOR);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use trawl::{mapper::BatchMapper, ocsf::Schema};
-use trawl_guest_sdk::{OcsfEvent, ocsf::{self, AccountChange, ApiActivity, Authentication, DatastoreActivity, DetectionFinding, NetworkActivity}};
+use trawl_guest_sdk::{OcsfEvent, ocsf::{self, AccountChange, ApiActivity, Authentication, DatastoreActivity, DetectionFinding, EntityManagement, NetworkActivity, UserInventoryInfo, VulnerabilityFinding}};
 
 use crate::{
     common::{log_files, raw_batch_of, sample_trail},
@@ -49,7 +49,7 @@ fn the_sdk_classes_match_the_schema() {
             assert_eq!(e.category_name, s.category_caption(uid / 1000).unwrap());
         })*};
     }
-    check!(ApiActivity, Authentication, AccountChange, DetectionFinding, NetworkActivity, DatastoreActivity);
+    check!(ApiActivity, Authentication, AccountChange, DetectionFinding, NetworkActivity, DatastoreActivity, EntityManagement, VulnerabilityFinding, UserInventoryInfo);
     // The attributes of a profile are only allowed with it: Network Activity's action is
     // security_control's.
     let v = s.check_arrow(4001, &fields_of::<NetworkActivity>(), PROFILES);

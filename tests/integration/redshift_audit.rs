@@ -5,11 +5,6 @@
 //! stub in front of moto that answers that call with the documented XML and passes every
 //! other call on.
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-};
-
 use aws_sdk_redshift::types::LogDestinationType;
 use serde_json::Value;
 use trawl::aws::runtime;
@@ -18,7 +13,7 @@ use crate::{
     common::{
         Scratch,
         aws::{ACCOUNT, Moto},
-        fakes::{Reply, Request, WireFake},
+        fakes::{Reply, Request, WireFake, forward},
     },
     vpc_flow::{Capture, gzip, run_with, stderr, today},
 };
@@ -186,25 +181,6 @@ fn parameters_stub(moto_port: u16) -> WireFake {
         }
         forward(moto_port, req)
     })
-}
-
-fn forward(port: u16, req: &Request) -> Reply {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
-    for (k, v) in &req.headers {
-        if !k.eq_ignore_ascii_case("connection") && !k.eq_ignore_ascii_case("content-length") {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-    }
-    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", req.body.len()));
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&req.body).unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).unwrap();
-    let end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let status_line = String::from_utf8_lossy(&resp[..end]).lines().next().unwrap().to_string();
-    let status: &'static str = Box::leak(status_line.split_once(' ').unwrap().1.to_string().into_boxed_str());
-    Reply::new(status, "text/xml", &resp[end + 4..])
 }
 
 #[test]

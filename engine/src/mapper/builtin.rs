@@ -4,9 +4,16 @@
 /// `(name, module bytes)` of every embedded mapper.
 pub const BUILTIN_MAPPERS: &[(&str, &[u8])] = &[
     ("cloudtrail", include_bytes!("../../../mappers/dist/cloudtrail.wasm")),
+    ("guardduty", include_bytes!("../../../mappers/dist/guardduty.wasm")),
+    ("shield", include_bytes!("../../../mappers/dist/shield.wasm")),
     ("passthrough", include_bytes!("../../../mappers/dist/passthrough.wasm")),
     ("redshift", include_bytes!("../../../mappers/dist/redshift.wasm")),
+    ("iam", include_bytes!("../../../mappers/dist/iam.wasm")),
     ("vpc_flow", include_bytes!("../../../mappers/dist/vpc_flow.wasm")),
+    ("cloudwatch_alarms", include_bytes!("../../../mappers/dist/cloudwatch_alarms.wasm")),
+    ("redshift_events", include_bytes!("../../../mappers/dist/redshift_events.wasm")),
+    ("inspector", include_bytes!("../../../mappers/dist/inspector.wasm")),
+    ("macie", include_bytes!("../../../mappers/dist/macie.wasm")),
 ];
 
 /// The module bytes of builtin mapper `name`.

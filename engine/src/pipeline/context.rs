@@ -19,7 +19,7 @@ use crate::{
     batch::{ObjectInfo, RawBatch, RawBatchBuilder},
     formats::compression::CountingReader,
     sinks::DeadLetterEntry,
-    state::{CheckpointStore, ObjectDone, lane_key, seen_key, unit_key},
+    state::{CheckpointStore, ObjectDone, lane_key, seen_key, unit_key, value_key, value_prefix},
 };
 
 /// What a unit of work records once it is durable.
@@ -59,6 +59,7 @@ struct UnitProgress {
     /// Not checkpointed: it could not be read now and the next run reads it again.
     retry: bool,
     seen: Vec<(String, i64)>,
+    values: Vec<(String, Option<serde_json::Value>)>,
 }
 
 /// What a commit takes from the tracker.
@@ -67,6 +68,7 @@ pub(crate) struct Checkpoints {
     pub done: Vec<(String, ObjectDone)>,
     pub cursors: Vec<(String, serde_json::Value)>,
     pub seen: Vec<(String, i64)>,
+    pub values: Vec<(String, Option<serde_json::Value>)>,
 }
 
 impl Tracker {
@@ -74,7 +76,7 @@ impl Tracker {
         if !self.units.contains_key(&key) {
             self.order.push(key.clone());
         }
-        self.units.insert(key, UnitProgress { expected: None, settled: 0, errors: 0, checkpoint, retry: false, seen: Vec::new() });
+        self.units.insert(key, UnitProgress { expected: None, settled: 0, errors: 0, checkpoint, retry: false, seen: Vec::new(), values: Vec::new() });
     }
 
     /// Adds settled records (and errors among them) to a unit.
@@ -121,6 +123,7 @@ impl Tracker {
             }
             if !p.retry {
                 into.seen.extend(p.seen);
+                into.values.extend(p.values);
             }
         }
         into.cursors.extend(cursors);
@@ -162,6 +165,7 @@ pub struct UnitHandle {
     records: u64,
     ingest_ms: i64,
     seen: Vec<(String, i64)>,
+    values: Vec<(String, Option<serde_json::Value>)>,
 }
 
 impl UnitHandle {
@@ -204,6 +208,20 @@ impl SourceContext<'_> {
     pub fn is_seen(&self, set: &str, key: &str) -> Result<bool, String> {
         let now = chrono::Utc::now().timestamp_millis();
         self.state.is_seen(&seen_key(&self.connector, &self.source_id, set, key), now).map_err(|e| e.to_string())
+    }
+
+    /// The committed entries of the source's keyed-value map `map` (an inventory's entity →
+    /// content hash), by key: what every unit committed so far set and did not remove.
+    pub fn values(&self, map: &str) -> Result<std::collections::BTreeMap<String, serde_json::Value>, String> {
+        let prefix = value_prefix(&self.connector, &self.source_id, map);
+        let entries = self.state.values(&prefix).map_err(|e| e.to_string())?;
+        Ok(entries.into_iter().map(|(k, v)| (k[prefix.len()..].to_string(), v)).collect())
+    }
+
+    /// Sets `key` of the map `map` to `value` (`None`: removes it) once this unit is durable,
+    /// in the same commit as its records: a unit to retry changes nothing.
+    pub fn set_value(&self, unit: &mut UnitHandle, map: &str, key: &str, value: Option<serde_json::Value>) {
+        unit.values.push((value_key(&self.connector, &self.source_id, map, key), value));
     }
 
     /// Whether the pipeline wants the source to stop reading (its mapper was given up on, or
@@ -255,7 +273,7 @@ impl SourceContext<'_> {
         self.tracker.lock().expect("not poisoned").begin(key.clone(), checkpoint);
         self.progress.set_message(info.object.rsplit('/').next().unwrap_or("").to_string());
         self.open_units += 1;
-        UnitHandle { info, key, records: 0, ingest_ms: chrono::Utc::now().timestamp_millis(), seen: Vec::new() }
+        UnitHandle { info, key, records: 0, ingest_ms: chrono::Utc::now().timestamp_millis(), seen: Vec::new(), values: Vec::new() }
     }
 
     /// Adds one record of a unit.
@@ -380,6 +398,7 @@ impl SourceContext<'_> {
         if let Some(p) = t.units.get_mut(&unit.key) {
             p.expected = Some(unit.records);
             p.seen = unit.seen;
+            p.values = unit.values;
         }
     }
 
@@ -446,6 +465,20 @@ mod tests {
         let mut c = Checkpoints::default();
         t.take("conn", "src", &mut c);
         assert!(c.cursors.is_empty(), "{:?}", c.cursors);
+    }
+
+    #[test]
+    fn keyed_values_are_taken_with_their_unit_and_never_with_one_to_retry() {
+        let mut t = Tracker::default();
+        t.begin("a".into(), lane("l", Some(1)));
+        t.begin("b".into(), lane("l", Some(2)));
+        settle_all(&mut t, &["a", "b"]);
+        t.units.get_mut("a").unwrap().values = vec![("k1".into(), Some(serde_json::json!("h1")))];
+        t.units.get_mut("b").unwrap().values = vec![("k2".into(), None)];
+        t.units.get_mut("b").unwrap().retry = true;
+        let mut c = Checkpoints::default();
+        t.take("conn", "src", &mut c);
+        assert_eq!(c.values, vec![("k1".to_string(), Some(serde_json::json!("h1")))]);
     }
 
     #[test]

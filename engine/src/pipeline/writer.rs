@@ -106,7 +106,7 @@ impl Writer<'_> {
         for s in slots {
             s.tracker.lock().expect("not poisoned").take(&s.connector, &s.source_id, &mut cp);
         }
-        (commit.done, commit.cursors, commit.seen) = (cp.done, cp.cursors, cp.seen);
+        (commit.done, commit.cursors, commit.seen, commit.values) = (cp.done, cp.cursors, cp.seen, cp.values);
         if commit.is_empty() {
             return Ok(());
         }

@@ -219,6 +219,21 @@ sources! {
     "cloudtrail_lookup" => CloudtrailLookup(cloudtrail_lookup::CloudTrailLookupConfig): "CloudTrail management events through the LookupEvents API (90 days)",
     "vpc_flow" => VpcFlow(vpc_flow::VpcFlowConfig): "VPC Flow Logs in S3 (text or Parquet, either layout), enriched with the EC2 instances behind the addresses",
     "redshift_audit" => RedshiftAudit(redshift_audit::RedshiftAuditConfig): "Redshift audit logs (connection, user, user activity) of the clusters, from the buckets they log to",
+    #[cfg(feature = "cloudwatch_logs")]
+    "cloudwatch_logs" => CloudwatchLogs(cloudwatch_logs::CloudWatchLogsConfig): "CloudWatch Logs groups (names or prefixes) through FilterLogEvents, one cursor per group, exactly once across restarts",
+    #[cfg(feature = "iam")]
+    "iam" => Iam(iam::IamConfig): "an IAM inventory per run (users with their credential report, groups, roles, managed policies), as a snapshot or its changes",
+    #[cfg(feature = "cloudwatch_alarms")]
+    "cloudwatch_alarms" => CloudwatchAlarms(cloudwatch_alarms::CloudWatchAlarmsConfig): "CloudWatch alarm history (state changes, configuration updates, actions; 30 days) and the alarms in ALARM now",
+    #[cfg(feature = "redshift")]
+    "redshift_events" => RedshiftEvents(redshift_events::RedshiftEventsConfig): "Amazon Redshift events (clusters, parameter and security groups, snapshots, scheduled actions; 14 days) through DescribeEvents",
+    #[cfg(feature = "inspector")]
+    "inspector" => Inspector(inspector::InspectorConfig): "Amazon Inspector findings (ListFindings), every current one each run or only new ones",
+    "macie" => Macie(macie::MacieConfig): "Amazon Macie findings from the SQS queue an EventBridge rule feeds (directly or through SNS)",
+    #[cfg(feature = "guardduty")]
+    "guardduty" => Guardduty(guardduty::GuardDutyConfig): "GuardDuty findings of every detector, new and updated, through ListFindings/GetFindings",
+    #[cfg(feature = "shield")]
+    "shield" => Shield(shield::ShieldConfig): "Shield Advanced DDoS attacks on the protected resources, through ListAttacks/DescribeAttack; ongoing attacks again when they end",
 }
 
 impl SourceConfig {

@@ -1,5 +1,6 @@
 //! The checkpoint store: which units of work are done, how far each lane's cursor is, which
-//! keys were seen, and the commit in progress.
+//! keys were seen, the keyed values sources keep (an inventory's entity → content hash), and
+//! the commit in progress.
 //!
 //! Sources see it only through the pipeline, and the pipeline only through [`CheckpointStore`],
 //! a narrow interface: a shared store (DynamoDB, for several trawl processes over one lake)
@@ -34,6 +35,9 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 const CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("cursors");
 /// Seen keys → expiry (ms since the epoch).
 const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen");
+/// Keyed values ([`value_key`]) → JSON: what a source remembers per key (the content hash of
+/// each entity of an inventory), set and removed with the unit that observed it.
+const VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("values");
 /// The prepared commit, at most one (key `""`).
 const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("pending_commit");
 
@@ -94,12 +98,16 @@ pub struct Commit {
     pub cursors: Vec<(String, serde_json::Value)>,
     /// Keys now seen: key ([`seen_key`]) → expiry (ms since the epoch).
     pub seen: Vec<(String, i64)>,
+    /// Keyed values now set (`Some`) or removed (`None`): key ([`value_key`]) → value. Absent
+    /// from commits prepared before keyed values existed, which read as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<(String, Option<serde_json::Value>)>,
 }
 
 impl Commit {
     /// Whether it changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.dead_letters.is_none() && self.done.is_empty() && self.cursors.is_empty() && self.seen.is_empty()
+        self.files.is_empty() && self.dead_letters.is_none() && self.done.is_empty() && self.cursors.is_empty() && self.seen.is_empty() && self.values.is_empty()
     }
 }
 
@@ -118,6 +126,18 @@ pub fn seen_key(connector: &str, source: &str, set: &str, key: &str) -> String {
     format!("{connector}\u{1f}{source}\u{1f}{set}\u{1f}{key}")
 }
 
+/// The key of an entry of a source's keyed-value map `map`; [`value_prefix`] of the same map
+/// is a prefix of it, so a store lists a map by range (a DynamoDB store: one partition key
+/// per map, the entry's key as sort key).
+pub fn value_key(connector: &str, source: &str, map: &str, key: &str) -> String {
+    format!("{}{key}", value_prefix(connector, source, map))
+}
+
+/// The prefix every key of a source's keyed-value map starts with.
+pub fn value_prefix(connector: &str, source: &str, map: &str) -> String {
+    format!("{connector}\u{1f}{source}\u{1f}{map}\u{1f}")
+}
+
 /// What the pipeline needs of a checkpoint store.
 ///
 /// Contract: reads reflect every [`apply`](Self::apply)d commit and nothing else; `prepare`
@@ -129,6 +149,8 @@ pub trait CheckpointStore: Send + Sync {
     fn cursor(&self, key: &str) -> Result<Option<serde_json::Value>, StateError>;
     /// Whether the key was seen and has not expired at `now_ms`.
     fn is_seen(&self, key: &str, now_ms: i64) -> Result<bool, StateError>;
+    /// Every keyed value whose key starts with `prefix` ([`value_prefix`]), in key order.
+    fn values(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>, StateError>;
     /// Durably records `commit` as prepared (step 1 of the protocol).
     fn prepare(&self, commit: &Commit) -> Result<(), StateError>;
     /// Writes the prepared commit's checkpoints and forgets it (step 2), in one transaction.
@@ -156,6 +178,7 @@ impl StateStore {
         tx.open_table(OBJECTS).map_err(|e| err(e.to_string()))?;
         tx.open_table(CURSORS).map_err(|e| err(e.to_string()))?;
         tx.open_table(SEEN).map_err(|e| err(e.to_string()))?;
+        tx.open_table(VALUES).map_err(|e| err(e.to_string()))?;
         tx.open_table(PENDING).map_err(|e| err(e.to_string()))?;
         tx.commit().map_err(|e| err(e.to_string()))?;
         Ok(Self { db, path: path.display().to_string() })
@@ -199,6 +222,22 @@ impl CheckpointStore for StateStore {
         Ok(t.get(key).map_err(|e| self.err(e))?.is_some_and(|exp| exp.value() > now_ms))
     }
 
+    fn values(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>, StateError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(VALUES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in t.range(prefix..).map_err(|e| self.err(e))? {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            let k = k.value();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let v = serde_json::from_slice(v.value()).map_err(|e| self.err(format!("value {k:?} is unreadable: {e}")))?;
+            out.push((k.to_string(), v));
+        }
+        Ok(out)
+    }
+
     fn prepare(&self, commit: &Commit) -> Result<(), StateError> {
         let tx = self.db.begin_write().map_err(|e| self.err(e))?;
         {
@@ -225,6 +264,18 @@ impl CheckpointStore for StateStore {
             let mut seen = tx.open_table(SEEN).map_err(|e| self.err(e))?;
             for (k, exp) in &commit.seen {
                 seen.insert(k.as_str(), *exp).map_err(|e| self.err(e))?;
+            }
+            let mut values = tx.open_table(VALUES).map_err(|e| self.err(e))?;
+            for (k, v) in &commit.values {
+                match v {
+                    Some(v) => {
+                        let v = serde_json::to_vec(v).expect("serializes");
+                        values.insert(k.as_str(), v.as_slice()).map_err(|e| self.err(e))?;
+                    }
+                    None => {
+                        values.remove(k.as_str()).map_err(|e| self.err(e))?;
+                    }
+                }
             }
             tx.open_table(PENDING).map_err(|e| self.err(e))?.remove("").map_err(|e| self.err(e))?;
         }
@@ -288,5 +339,26 @@ mod tests {
         assert_eq!(s.expire_seen(1_001).unwrap(), 1);
         assert!(!s.is_seen(&seen, 0).unwrap());
         assert_eq!(s.len().unwrap(), 1);
+    }
+
+    #[test]
+    fn keyed_values_are_set_and_removed_by_applied_commits_and_listed_per_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path()).unwrap();
+        let k = |map: &str, key: &str| value_key("dev", "iam:1", map, key);
+        let set = Commit { values: vec![(k("entities", "user/a"), Some(serde_json::json!("h1"))), (k("entities", "user/b"), Some(serde_json::json!("h2"))), (k("other", "x"), Some(serde_json::json!(1)))], ..Commit::default() };
+        s.prepare(&set).unwrap();
+        assert!(s.values(&value_prefix("dev", "iam:1", "entities")).unwrap().is_empty(), "prepared is not applied");
+        s.apply(&set).unwrap();
+        let listed = s.values(&value_prefix("dev", "iam:1", "entities")).unwrap();
+        assert_eq!(listed, vec![(k("entities", "user/a"), serde_json::json!("h1")), (k("entities", "user/b"), serde_json::json!("h2"))], "only its own map");
+        let change = Commit { values: vec![(k("entities", "user/a"), None), (k("entities", "user/b"), Some(serde_json::json!("h3")))], ..Commit::default() };
+        s.apply(&change).unwrap();
+        drop(s);
+        let s = StateStore::open(dir.path()).unwrap();
+        assert_eq!(s.values(&value_prefix("dev", "iam:1", "entities")).unwrap(), vec![(k("entities", "user/b"), serde_json::json!("h3"))]);
+        // A commit prepared before keyed values existed has no `values` field.
+        let old: Commit = serde_json::from_str(r#"{"files":[],"dead_letters":null,"done":[],"cursors":[],"seen":[]}"#).unwrap();
+        assert!(old.values.is_empty() && old.is_empty());
     }
 }

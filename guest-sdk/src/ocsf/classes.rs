@@ -240,6 +240,10 @@ ocsf_class! {
         pub api: Option<Api>,
         /// Resources the finding is about.
         pub resources: Option<Vec<ResourceDetails>>,
+        /// What the detector saw: the API call, connection or DNS query behind the finding.
+        pub evidences: Option<Vec<Evidence>>,
+        /// How many times the activity was seen (GuardDuty's `service.count`).
+        pub count: Option<i32>,
     }
 }
 
@@ -360,5 +364,60 @@ impl RawEvent {
             byte_offset: rec.byte_offset,
             ingest_time: rec.ingest_time_ms,
         })
+    }
+}
+
+ocsf_class! {
+    /// Vulnerability Finding (2002), category Findings (2): weaknesses found in a resource, such
+    /// as an Amazon Inspector finding. Its `status_id` is the finding's state
+    /// ([`finding_status`]). OCSF 1.1.0 gives it one affected `resource`. OCSF 1.1.0.
+    pub struct VulnerabilityFinding {
+        uid: 2002, name: "vulnerability_finding", caption: "Vulnerability Finding",
+        category: (2, "Findings"),
+        activities: { 1 => "Create", 2 => "Update", 3 => "Close" },
+    }
+    {
+        /// What was found (required).
+        pub finding_info: FindingInfo,
+        /// The vulnerabilities (required).
+        pub vulnerabilities: Vec<Vulnerability>,
+        /// The affected resource.
+        pub resource: Option<ResourceDetails>,
+    }
+}
+
+ocsf_class! {
+    /// Entity Management (3004), category Identity & Access Management (3): a managed entity
+    /// (a policy, a configuration such as a CloudWatch alarm's) created, read, updated or
+    /// deleted. OCSF 1.1.0.
+    pub struct EntityManagement {
+        uid: 3004, name: "entity_management", caption: "Entity Management",
+        category: (3, "Identity & Access Management"),
+        activities: { 1 => "Create", 2 => "Read", 3 => "Update", 4 => "Delete" },
+    }
+    {
+        /// The entity acted on, as it was before (required).
+        pub entity: ManagedEntity,
+        /// The entity as it is after the change.
+        pub entity_result: Option<ManagedEntity>,
+        /// Why it was changed, as its author said.
+        pub comment: Option<String>,
+    }
+}
+
+ocsf_class! {
+    /// User Inventory Info (5003), category Discovery (5): a user or other security principal
+    /// as an inventory found it, such as an IAM user or role from an account's authorization
+    /// details. OCSF 1.1.0.
+    pub struct UserInventoryInfo {
+        uid: 5003, name: "user_inventory", caption: "User Inventory Info",
+        category: (5, "Discovery"),
+        activities: { 1 => "Log", 2 => "Collect" },
+    }
+    {
+        /// The principal found (required).
+        pub user: InventoryUser,
+        /// What collected it.
+        pub actor: Option<Actor>,
     }
 }

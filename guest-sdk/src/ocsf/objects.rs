@@ -191,6 +191,8 @@ pub struct FindingInfo {
     pub last_seen_time: Option<i64>,
     /// What found it.
     pub analytic: Option<Analytic>,
+    /// When the finding was last updated (GuardDuty's `updatedAt`).
+    pub modified_time: Option<i64>,
 }
 
 /// `service` object.
@@ -400,4 +402,193 @@ pub struct ResourceDetails {
     pub type_: Option<String>,
     /// The account that owns the resource.
     pub owner: Option<User>,
+    /// The resource's details as the source gives them, as JSON text (`json_t`), e.g. a
+    /// GuardDuty finding's `instanceDetails`.
+    pub data: Option<String>,
+}
+
+/// `vulnerability` object: one weakness a vulnerability finding reports (OCSF needs its
+/// `cve` or its `cwe`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Vulnerability {
+    /// The CVE it is, when it has one.
+    pub cve: Option<Cve>,
+    /// The weakness it is, for findings in code without a CVE.
+    pub cwe: Option<Cwe>,
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub desc: Option<String>,
+    /// The vendor's severity, as the vendor writes it (`HIGH`, `MEDIUM`, …).
+    pub severity: Option<String>,
+    /// The vendor that reported it (the advisory's source, e.g. `NVD`, `UBUNTU_CVE`).
+    pub vendor_name: Option<String>,
+    /// URLs about it.
+    pub references: Option<Vec<String>>,
+    /// Ids of related vulnerabilities.
+    pub related_vulnerabilities: Option<Vec<String>>,
+    /// The packages it affects, with the versions that fix it.
+    pub affected_packages: Option<Vec<AffectedPackage>>,
+    /// Whether a fix is available for every affected package.
+    pub is_fix_available: Option<bool>,
+    /// Whether an exploit is known.
+    pub is_exploit_available: Option<bool>,
+    /// When it was first observed.
+    pub first_seen_time: Option<i64>,
+    /// When it was last observed.
+    pub last_seen_time: Option<i64>,
+    /// How to remediate it.
+    pub remediation: Option<Remediation>,
+}
+
+/// `cve` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cve {
+    /// The CVE id, e.g. `CVE-2021-44228` (required).
+    pub uid: String,
+    /// CVSS scores, one per version and source.
+    pub cvss: Option<Vec<Cvss>>,
+    /// When the CVE record was published.
+    pub created_time: Option<i64>,
+    /// When the CVE record was last modified.
+    pub modified_time: Option<i64>,
+    /// URLs about it.
+    pub references: Option<Vec<String>>,
+}
+
+/// `cvss` object: a CVSS score.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cvss {
+    /// The base score, e.g. `9.8` (required).
+    pub base_score: f64,
+    /// The CVSS version, e.g. `3.1` (required).
+    pub version: String,
+    /// The vector, e.g. `CVSS:3.1/AV:N/AC:L/…`.
+    pub vector_string: Option<String>,
+    /// The score after the environment's adjustments (Inspector's score).
+    pub overall_score: Option<f64>,
+}
+
+/// `cwe` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Cwe {
+    /// The CWE id, e.g. `CWE-79` (required).
+    pub uid: String,
+    /// Its caption.
+    pub caption: Option<String>,
+}
+
+/// `affected_package` object: a package with a vulnerability (a `package` with the version
+/// that fixes it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AffectedPackage {
+    /// Package name (required).
+    pub name: String,
+    /// Installed version (required).
+    pub version: String,
+    /// Package epoch.
+    pub epoch: Option<i32>,
+    /// Package release.
+    pub release: Option<String>,
+    /// Architecture, e.g. `x86_64`.
+    pub architecture: Option<String>,
+    /// The version that fixes it.
+    pub fixed_in_version: Option<String>,
+    /// The package manager, e.g. `OS`, `PIP`, `NPM`.
+    pub package_manager: Option<String>,
+    /// Where it is installed.
+    pub path: Option<String>,
+    /// How to update it.
+    pub remediation: Option<Remediation>,
+}
+
+/// `remediation` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Remediation {
+    /// What to do (required).
+    pub desc: String,
+    /// URLs about it.
+    pub references: Option<Vec<String>>,
+}
+
+/// `evidences` object: what a detection finding saw — the API call, the connection, the DNS
+/// query (OCSF needs at least one of its attributes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Evidence {
+    /// Who acted.
+    pub actor: Option<Actor>,
+    /// The API call seen.
+    pub api: Option<Api>,
+    /// The connection seen: protocol, direction.
+    pub connection_info: Option<NetworkConnectionInfo>,
+    /// The DNS query seen.
+    pub query: Option<DnsQuery>,
+    /// Where the activity came from.
+    pub src_endpoint: Option<NetworkEndpoint>,
+    /// Where it went.
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    /// Further evidence as JSON text (`json_t`).
+    pub data: Option<String>,
+}
+
+/// `dns_query` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DnsQuery {
+    /// The name queried (required).
+    pub hostname: String,
+}
+
+/// `managed_entity` object: what a management event is about — a policy, a configuration,
+/// such as a CloudWatch alarm's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ManagedEntity {
+    /// Its id (an ARN where there is one).
+    pub uid: Option<String>,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its type, e.g. `CloudWatch Alarm`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Its version.
+    pub version: Option<String>,
+    /// Its content as JSON text (`json_t`).
+    pub data: Option<String>,
+}
+
+/// `user` object as an inventory fills it: [`User`]'s attributes and the `groups` the user
+/// belongs to. A type of its own so that `User`, which mappers build field by field, stays as
+/// it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InventoryUser {
+    /// Unique id: the principal's ARN.
+    pub uid: Option<String>,
+    /// Alternate id: the IAM unique id (`AIDA…`, `AROA…`).
+    pub uid_alt: Option<String>,
+    /// Name: the IAM user or role name.
+    pub name: Option<String>,
+    /// The caption of `type_id`, or the source's type when that is Other (`Role`).
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// [`user_type`] id: 0 Unknown, 1 User, 2 Admin, 3 System, 99 Other.
+    pub type_id: Option<i32>,
+    /// The account the principal belongs to.
+    pub account: Option<Account>,
+    /// The groups it belongs to.
+    pub groups: Option<Vec<Group>>,
+}
+
+/// `group` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Group {
+    /// Unique id: the group's ARN where known.
+    pub uid: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Type, e.g. `IAM Group`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Description.
+    pub desc: Option<String>,
+    /// The privileges it grants, e.g. the names of the policies attached to it.
+    pub privileges: Option<Vec<String>>,
 }

@@ -725,6 +725,7 @@ impl<'a> Record<'a> {
                     name: None,
                     type_: text(&r.type_),
                     owner: text(&r.account_id).map(|a| User { account: Some(Account { uid: Some(a), ..Default::default() }), ..Default::default() }),
+                    data: None,
                 })
                 .collect(),
         )
@@ -949,6 +950,7 @@ fn insight(ct: &Record<'_>) -> Result<DetectionFinding, MapError> {
         first_seen_time: began,
         last_seen_time: e.end_time,
         analytic: Some(Analytic { type_id: 3, type_: Some("Statistical".into()), name: Some(format!("CloudTrail Insights {kind}")), uid: None }),
+        modified_time: None,
     };
     e.api = text(&d.event_name).map(|op| Api { operation: op, service: text(&d.event_source).map(|name| Service { name: Some(name) }), ..Default::default() });
     e.cloud = ct.cloud();

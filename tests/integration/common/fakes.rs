@@ -135,6 +135,29 @@ impl Drop for WireFake {
     }
 }
 
+/// Passes a request on to the server on `port` (moto) and its answer back, status and content
+/// type included: for a fake that answers some calls itself and leaves the rest to moto.
+pub fn forward(port: u16, req: &Request) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
+    for (k, v) in &req.headers {
+        if !k.eq_ignore_ascii_case("connection") && !k.eq_ignore_ascii_case("content-length") {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", req.body.len()));
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&req.body).unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    let end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&resp[..end]).into_owned();
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let status = leak(head.lines().next().unwrap().split_once(' ').unwrap().1);
+    let content_type = head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim())).unwrap_or("application/octet-stream");
+    Reply::new(status, leak(content_type), &resp[end + 4..])
+}
+
 /// An event in the fake's store: what LookupEvents returns for it.
 #[derive(Clone, Debug)]
 pub struct LookupEvent {

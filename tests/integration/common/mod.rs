@@ -4,7 +4,11 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod fake_cloudwatch;
+pub mod fake_redshift;
 pub mod fakes;
+pub mod fake_guardduty;
+pub mod fake_shield;
 
 use std::{
     path::{Path, PathBuf},

@@ -23,7 +23,7 @@ use aws_smithy_types::DateTime;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{ConnectorDefaults, Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, UnitHandle, common::api, probe_session};
+use super::{ConnectorDefaults, Checkpoint, Source, SourceContext, SourceEnv, SourceError, SourceSpec, UnitHandle, common::{api, window}, probe_session};
 use crate::{
     aws::{AwsError, AwsSession, describe, runtime},
     batch::ObjectInfo,
@@ -91,16 +91,7 @@ impl CloudTrailLookupConfig {
 
     /// The first second a lane without a cursor reads, and the last second any lane reads.
     fn window(&self, since: Option<NaiveDate>, until: Option<NaiveDate>, now: i64) -> Result<(i64, i64), String> {
-        let today = chrono::DateTime::from_timestamp(now, 0).expect("valid").date_naive();
-        let days = super::DayRange::resolve(self.since.as_deref(), self.until.as_deref(), since, until, "1d", today)?;
-        let horizon = now - (HORIZON_DAYS * 86_400) as i64;
-        let mut first = days.first.and_hms_opt(0, 0, 0).expect("valid").and_utc().timestamp();
-        if first < horizon {
-            tracing::warn!(since = %days.first, "LookupEvents keeps {HORIZON_DAYS} days of events; starting {HORIZON_DAYS} days ago instead");
-            first = horizon;
-        }
-        let end_of_until = days.last.and_hms_opt(23, 59, 59).expect("valid").and_utc().timestamp();
-        Ok((first, end_of_until.min(now - self.settle_seconds as i64)))
+        window::read_window("LookupEvents", self.since.as_deref(), self.until.as_deref(), since, until, "1d", HORIZON_DAYS, self.settle_seconds, now)
     }
 
     fn attribute(&self) -> Result<Option<LookupAttribute>, String> {

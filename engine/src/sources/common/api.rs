@@ -67,6 +67,37 @@ where
     }
 }
 
+/// Keeps the body of the response a call received, for sources whose raw record is the
+/// service's own JSON (a GuardDuty finding, a Shield attack) rather than the SDK's typed
+/// copy of it: attach a fresh one per call with `.customize().interceptor(body.clone())`, then
+/// [`take`](Self::take) it after a successful `send`. Each attempt's response replaces the
+/// last, so a retried call keeps the reply that succeeded.
+#[derive(Debug, Clone, Default)]
+pub struct RawBody(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl RawBody {
+    /// The body received, once.
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().expect("not poisoned").take()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for RawBody {
+    fn name(&self) -> &'static str {
+        "trawl::RawBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        *self.0.lock().expect("not poisoned") = context.response().body().bytes().map(<[u8]>::to_vec);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

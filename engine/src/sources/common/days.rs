@@ -45,6 +45,15 @@ impl DayRange {
     }
 }
 
+/// The first millisecond a cursor lane without a cursor reads: midnight UTC of `--since`, else
+/// of the config's `since`, else of `default_since` (API sources that start at a day and then
+/// follow their cursor).
+pub fn first_ms(since_cfg: Option<&str>, since_flag: Option<NaiveDate>, default_since: &str, now_ms: i64) -> Result<i64, String> {
+    let today = chrono::DateTime::from_timestamp_millis(now_ms).ok_or_else(|| format!("{now_ms} is not a time"))?.date_naive();
+    let days = DayRange::resolve(since_cfg, None, since_flag, None, default_since, today)?;
+    Ok(days.first.and_hms_opt(0, 0, 0).expect("valid").and_utc().timestamp_millis())
+}
+
 /// A day: `YYYY-MM-DD`, or `<N>d` for N days before `today`.
 pub fn parse_day(s: &str, today: NaiveDate) -> Result<NaiveDate, String> {
     if let Some(n) = s.strip_suffix('d').and_then(|n| n.parse::<u32>().ok()) {

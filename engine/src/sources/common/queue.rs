@@ -25,6 +25,22 @@ use crate::{
     sources::SourceError,
 };
 
+/// `trawl check` for a queue source: sqs:GetQueueAttributes, which takes no message and needs
+/// no permission the run does not; `Ok` is about how many messages are waiting.
+pub fn probe_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, AwsError> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    match runtime().block_on(sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::ApproximateNumberOfMessages).send()) {
+        Ok(o) => Ok(o.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).cloned().unwrap_or_default()),
+        Err(e) => {
+            let mut e = describe(&e, "sqs:GetQueueAttributes");
+            if e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
+                e.message = format!("queue {url} does not exist");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// What a queue source does with its messages.
 pub trait MessageReader {
     /// Looks at one message. `Ok(units)`: the ids of the units it stands for (they must be

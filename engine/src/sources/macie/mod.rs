@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Checkpoint, ConnectorDefaults, Source, SourceContext, SourceEnv, SourceError, SourceSpec,
-    common::queue::{MessageReader, QueueLoop, QueueSettings},
+    common::queue::{self, MessageReader, QueueLoop, QueueSettings},
     probe_session,
 };
 use crate::{
-    aws::{AwsError, AwsSession, describe, runtime},
+    aws::{AwsError, AwsSession},
     batch::ObjectInfo,
 };
 
@@ -119,26 +119,10 @@ impl SourceSpec for MacieConfig {
         Ok(Box::new(Macie { cfg: self.clone(), queue_url: self.queue_url(env.connector)?.to_string(), session: env.session()?, max_duration: env.max_duration }))
     }
 
-    /// GetQueueAttributes needs no more than the receive and delete the run does, and does
-    /// not take a message from the queue.
     fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
-        use aws_sdk_sqs::types::QueueAttributeName;
         let url = self.queue_url(connector).map_err(AwsError::config_error)?;
-        let sqs = probe_session(aws)?.sqs();
-        let r = runtime().block_on(sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::ApproximateNumberOfMessages).send());
-        match r {
-            Ok(o) => {
-                let n = o.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).cloned().unwrap_or_default();
-                Ok(format!("sqs:GetQueueAttributes OK; about {n} Macie finding messages waiting"))
-            }
-            Err(e) => {
-                let mut e = describe(&e, "sqs:GetQueueAttributes");
-                if e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
-                    e.message = format!("queue {url} does not exist");
-                }
-                Err(e)
-            }
-        }
+        let n = queue::probe_queue(&probe_session(aws)?.sqs(), url)?;
+        Ok(format!("sqs:GetQueueAttributes OK; about {n} Macie finding messages waiting"))
     }
 }
 

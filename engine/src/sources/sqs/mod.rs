@@ -26,13 +26,13 @@ use super::{ConnectorDefaults, KindMapper, ProbeRow,
     cloudtrail_files::{account_region, is_log_file},
     common::{
         ingest,
-        queue::{MessageReader, QueueLoop, QueueSettings},
+        queue::{self, MessageReader, QueueLoop, QueueSettings},
         s3::S3Fetcher,
     },
     probe_session, redshift_audit, vpc_flow,
 };
 use crate::{
-    aws::{AwsError, AwsSession, describe, runtime},
+    aws::{AwsError, AwsSession},
     batch::ObjectInfo,
 };
 
@@ -285,23 +285,9 @@ impl SourceSpec for SqsConfig {
     }
 
     fn probe(&self, connector: &ConnectorDefaults, aws: Option<&AwsSession>) -> Result<String, AwsError> {
-        use aws_sdk_sqs::types::QueueAttributeName;
         let url = self.queue_url(connector).map_err(AwsError::config_error)?;
-        let sqs = probe_session(aws)?.sqs();
-        let r = runtime().block_on(sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::ApproximateNumberOfMessages).send());
-        match r {
-            Ok(o) => {
-                let n = o.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).cloned().unwrap_or_default();
-                Ok(format!("sqs:GetQueueAttributes OK; about {n} messages waiting"))
-            }
-            Err(e) => {
-                let mut e = describe(&e, "sqs:GetQueueAttributes");
-                if e.code.contains("NonExistentQueue") || e.code == "QueueDoesNotExist" {
-                    e.message = format!("queue {url} does not exist");
-                }
-                Err(e)
-            }
-        }
+        let n = queue::probe_queue(&probe_session(aws)?.sqs(), url)?;
+        Ok(format!("sqs:GetQueueAttributes OK; about {n} messages waiting"))
     }
 }
 
