@@ -190,7 +190,9 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
         assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
         let after = events(&sc.path("out"));
         assert_eq!(after.len(), records.len(), "trial {trial} (killed after {kill_after:?} with {before} events out): every event once");
-        assert_eq!(summary.counts.records_read as usize, records.len() - before, "trial {trial}: the rerun reads only what was not committed");
+        // A kill between a commit's prepare and its publish leaves it pending: the rerun rolls it
+        // forward without reading its records again, so it may read fewer than were missing.
+        assert!(summary.counts.records_read as usize <= records.len() - before, "trial {trial}: the rerun reads only what was not committed");
     }
     assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
 }
