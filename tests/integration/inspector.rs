@@ -58,7 +58,7 @@ pub fn sample_batch(file: &Path, connector: &str) -> RawBatch {
 /// POSTs `body` to moto at `path` with `headers`; panics unless moto answers 2xx; the reply.
 pub fn moto_request(moto: &Moto, path: &str, headers: &[(&str, &str)], body: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", moto.port)).unwrap();
-    let mut head = format!("POST {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n", moto.port, body.len());
+    let mut head = format!("POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
