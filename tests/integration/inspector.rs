@@ -359,7 +359,9 @@ fn a_kill_mid_sweep_then_a_rerun_gives_every_finding_once() {
         assert!(counts.values().all(|n| *n == 1));
         let sweeps: std::collections::BTreeSet<&str> = counts.keys().map(|u| u.rsplit_once('@').unwrap().1).collect();
         assert_eq!(sweeps.len(), 1, "trial {trial}: the rerun continues the killed sweep: {sweeps:?}");
-        assert_eq!(summary.counts.records_written as usize, findings.len() - before, "trial {trial}");
+        // A kill between a commit's prepare and its publish leaves it pending: the rerun rolls it
+        // forward without writing its rows again, so it may write fewer than were missing.
+        assert!(summary.counts.records_written as usize <= findings.len() - before, "trial {trial}: the rerun writes only what was not committed");
         let offsets = fake.state.lock().unwrap().offsets.clone();
         if before > 0 && !expire_tokens {
             assert!(offsets[0] >= before, "trial {trial}: the rerun starts after the durable pages, at {offsets:?}");

@@ -7,7 +7,7 @@
 //! killed after any durable page resumes that sweep at the next page: the pages already
 //! committed are not listed again. A sweep done, the next run starts a new one. Findings are
 //! pushed as ListFindings returns them on the wire (the response body's `findings` items, read
-//! through [`BodyCapture`]), so the mapper sees Inspector's own JSON, as in the API reference.
+//! through [`api::RawBody`]), so the mapper sees Inspector's own JSON, as in the API reference.
 //!
 //! **Pull modes** (`pull_mode`, default the connector's `inspector_pull_mode`):
 //! - `full` writes every finding of every sweep: each run's report is a snapshot of what is
@@ -25,21 +25,10 @@
 //! Inspector Classic (`inspector:*`, the 2015 API) reached its end of support; this source
 //! reads Amazon Inspector (`inspector2`) only. `trawl check` says so.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use aws_sdk_inspector2::types::{DateFilter, FilterCriteria, NumberFilter, StringComparison, StringFilter};
-use aws_smithy_runtime_api::{
-    box_error::BoxError,
-    client::{
-        interceptors::{Intercept, context::AfterDeserializationInterceptorContextRef},
-        runtime_components::RuntimeComponents,
-    },
-};
-use aws_smithy_types::{DateTime, config_bag::ConfigBag};
+use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
 use super::{Checkpoint, ConnectorDefaults, InspectorPullMode, Source, SourceContext, SourceEnv, SourceError, SourceSpec, UnitHandle, common::api, probe_session};
@@ -306,29 +295,6 @@ impl Sweep {
     }
 }
 
-/// Keeps the body of the last response: ListFindings' findings are pushed as the service
-/// wrote them, not as the SDK's types would print them.
-#[derive(Debug, Clone, Default)]
-pub struct BodyCapture(Arc<Mutex<Option<bytes::Bytes>>>);
-
-impl BodyCapture {
-    fn take(&self) -> Option<bytes::Bytes> {
-        self.0.lock().expect("not poisoned").take()
-    }
-}
-
-impl Intercept for BodyCapture {
-    fn name(&self) -> &'static str {
-        "trawl::BodyCapture"
-    }
-
-    fn read_after_deserialization(&self, context: &AfterDeserializationInterceptorContextRef<'_>, _: &RuntimeComponents, _: &mut ConfigBag) -> Result<(), BoxError> {
-        let body = context.response().body().bytes().map(bytes::Bytes::copy_from_slice);
-        *self.0.lock().expect("not poisoned") = body;
-        Ok(())
-    }
-}
-
 /// A ListFindings response body, findings unparsed.
 #[derive(Deserialize)]
 struct Page<'a> {
@@ -426,7 +392,7 @@ impl Source for Inspector {
         // refused): the findings of its durable pages are skipped by the sweep's seen-set.
         let mut restarted = false;
         let client = self.session.inspector2();
-        let capture = BodyCapture::default();
+        let capture = api::RawBody::default();
         let mut limiter = api::RateLimiter::new(self.cfg.requests_per_second);
         while !ctx.stopping() {
             let page_no = sweep.pages + 1;
