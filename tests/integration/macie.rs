@@ -103,8 +103,8 @@ path = "out"
 
 /// The sensitive data finding direct, twice, and once more through SNS (one row); the policy
 /// finding through SNS and a later version of it through EventBridge PutEvents → rule → SQS
-/// (two rows: Create, then Update); a GuardDuty event and a body that is not JSON
-/// (dead-lettered, with the reason and the body); the queue drained. A rerun with one more
+/// (two rows: Create, then Update); a GuardDuty event, a body that is not JSON and a message
+/// received too often (dead-lettered, with the reason and the body); the queue drained. A rerun with one more
 /// duplicate writes nothing and deletes it.
 #[test]
 fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_messages_dead_lettered() {
@@ -121,6 +121,14 @@ fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_me
     events_call(&moto, "PutRule", json!({ "Name": "macie-to-sqs", "EventPattern": json!({ "source": ["aws.macie"], "detail-type": ["Macie Finding"] }).to_string() }));
     events_call(&moto, "PutTargets", json!({ "Rule": "macie-to-sqs", "Targets": [{ "Id": "queue", "Arn": queue_arn(&queue) }] }));
 
+    // A finding message already received (and not deleted) three times.
+    let mut stuck = sensitive.clone();
+    stuck["detail"]["id"] = json!("over-received-finding");
+    send(&moto, &queue, &stuck.to_string());
+    for _ in 0..3 {
+        let got = runtime().block_on(moto.sqs().receive_message().queue_url(&queue).visibility_timeout(0).send()).unwrap();
+        assert_eq!(got.messages().len(), 1);
+    }
     send(&moto, &queue, &sensitive.to_string());
     send(&moto, &queue, &sensitive.to_string());
     sns_call(&moto, &[("Action", "Publish"), ("TopicArn", &topic_arn), ("Message", &sensitive.to_string())]);
@@ -131,10 +139,10 @@ fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_me
     events_call(&moto, "PutEvents", json!({ "Entries": [{ "Source": "aws.macie", "DetailType": "Macie Finding", "Detail": later.to_string() }] }));
     send(&moto, &queue, &json!({"version": "0", "id": "g1", "detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {"id": "x"}}).to_string());
     send(&moto, &queue, "this is not an event");
-    assert_eq!(moto.queue_depth(&queue), 7, "every delivery reached the queue");
+    assert_eq!(moto.queue_depth(&queue), 8, "every delivery reached the queue");
 
     let sc = Scratch::new();
-    sc.config(&config(&moto, &queue, "", ""));
+    sc.config(&config(&moto, &queue, "", "max_receive_count = 3"));
     let (out, s) = sc.run();
     assert_eq!(out.status.code(), Some(1), "dead letters make exit code 1: {}", stderr(&out));
     let rows = events(&sc.path("out"));
@@ -150,7 +158,7 @@ fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_me
     let activity = |uid: &str| rows.iter().find(|e| e["metadata"]["uid"] == uid).unwrap()["activity_name"].as_str().unwrap().to_string();
     assert_eq!(activity(&format!("{policy_id}@2024-10-01T08:00:00.000Z")), "Update", "the EventBridge-delivered later version is an update");
     assert_eq!(rows.iter().filter(|e| e["finding_info"]["uid"] == policy_id).count(), 2, "finding_info.uid is the finding id, stable across versions");
-    assert_eq!((s.counts.records_written, s.counts.records_dead_lettered), (3, 2), "{:?}", s.counts);
+    assert_eq!((s.counts.records_written, s.counts.records_dead_lettered), (3, 3), "{:?}", s.counts);
     assert!(s.counts.reconciles());
     assert_eq!(moto.queue_depth(&queue), 0, "every message deleted, duplicates and dead letters too");
     let dl = std::fs::read_to_string(sc.dir.path().join(s.dead_letter_file.as_ref().unwrap())).unwrap();
@@ -158,6 +166,7 @@ fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_me
     let reason_for = |needle: &str| entries.iter().find(|e| e["reason"].as_str().unwrap().contains(needle)).unwrap_or_else(|| panic!("no dead letter saying {needle:?}: {dl}"));
     assert_eq!(reason_for("not a JSON event")["raw"], "this is not an event");
     assert!(reason_for("not a Macie finding event: source \"aws.guardduty\"")["object"].as_str().unwrap().starts_with(&queue));
+    assert!(reason_for("received 4 times, over max_receive_count = 3")["raw"].as_str().unwrap().contains("over-received-finding"));
     schema_check(&rows, "findings-account");
     let bucket = rows.iter().find(|e| e["finding_info"]["uid"] == sensitive_id).unwrap();
     assert_eq!(bucket["resources"][1]["uid"], "arn:aws:s3:::amzn-s3-demo-bucket/2024/Sept/Employee-Records.csv");
