@@ -40,9 +40,10 @@ use crate::{
 /// The source kind stamped on records.
 pub const KIND: &str = "inspector";
 
-/// A sweep unfinished for longer than this is abandoned and a new one starts (its seen-set
-/// lives this long).
-const SWEEP_DAYS: i64 = 14;
+/// A sweep unfinished for longer than this is abandoned and a new one starts. Its seen-set
+/// lives this long: every full-mode run adds a key per finding, so this bounds the state to
+/// the findings of the sweeps of the last two days.
+const SWEEP_DAYS: i64 = 2;
 
 /// `type = "inspector"`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -485,7 +486,7 @@ mod tests {
             (Sweep { done: true, next_token: None, ..open.clone() }, Full, "f"),
             (open.clone(), Unique, "f"),
             (open.clone(), Full, "g"),
-            (Sweep { sweep: now - 15 * 86_400_000, ..open.clone() }, Full, "f"),
+            (Sweep { sweep: now - 3 * 86_400_000, ..open.clone() }, Full, "f"),
         ] {
             let (s, resumed) = Sweep::resume_or_start(Some(prev.clone()), mode, filter, now);
             assert!(!resumed, "{prev:?} {mode:?} {filter}");
