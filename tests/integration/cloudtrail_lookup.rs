@@ -3,7 +3,7 @@
 //! kill -9, throttling, routing by `endpoints` and by `AWS_ENDPOINT_URL_CLOUDTRAIL`, and
 //! `trawl check`.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -11,7 +11,9 @@ use crate::common::{
     Scratch,
     aws::{ACCOUNT, Moto},
     fakes::{CloudTrailFake, LookupEvent},
-    input_records, sample_trail,
+    input_records,
+    runs::{check_row, endpoints, events, kill_at_seeded_moments_then_rerun, moto_config, stderr},
+    sample_trail,
 };
 
 /// Management events built from the sample trail's records (which follow the CloudTrail User
@@ -37,57 +39,8 @@ fn recent_records(now: i64) -> Vec<Value> {
 
 /// A connector on moto (for STS) with the given source and extra connector keys.
 fn config(moto: &Moto, connector_extra: &str, source_extra: &str, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "lookup-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-{connector_extra}
-[[connectors.sources]]
-type = "cloudtrail_lookup"
-since = "1d"
-settle_seconds = 0
-slice_minutes = 30
-requests_per_second = 50
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url()
-    )
-}
-
-/// Every NDJSON event under `dir`, keyed by metadata.uid; panics on a duplicate. (The other
-/// API sources' tests use it too.)
-pub(crate) fn events(dir: &Path) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    for f in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()) {
-        let p = f.path();
-        if !f.file_type().is_file() || !p.to_string_lossy().ends_with(".json") || p.components().any(|c| c.as_os_str() == ".tmp") {
-            continue;
-        }
-        for line in std::fs::read_to_string(p).unwrap().lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let uid = v["metadata"]["uid"].as_str().unwrap().to_string();
-            assert!(out.insert(uid.clone(), v).is_none(), "event {uid} written twice");
-        }
-    }
-    out
-}
-
-pub(crate) fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    let source = format!("type = \"cloudtrail_lookup\"\nsince = \"1d\"\nsettle_seconds = 0\nslice_minutes = 30\nrequests_per_second = 50\n{source_extra}");
+    moto_config(moto, "lookup-account", "us-east-1", connector_extra, &source, pipeline)
 }
 
 #[test]
@@ -99,7 +52,7 @@ fn lookup_events_land_the_same_rows_as_the_trail_file_and_a_rerun_adds_only_new_
     // One throttled reply: the SDK's retry (and the source's backoff) must absorb it.
     ct.state.lock().unwrap().throttle = vec![2];
     let sc = Scratch::new();
-    sc.config(&config(&moto, &format!("endpoints = {{ cloudtrail = \"{}\" }}", ct.url()), "", ""));
+    sc.config(&config(&moto, &endpoints("cloudtrail", &ct.url()), "", ""));
     let (out, summary) = sc.run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ct.throttled.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -160,41 +113,8 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
     let ct = CloudTrailFake::start(records.iter().map(LookupEvent::from_record).collect(), 3);
     // Seeded kill points: after the first commit (the compile of the mapper comes first), then
     // somewhere in the rest of the run (about 35 requests × 60 ms).
-    let mut seed: u64 = 0x5eed_1234;
-    let mut mid_run = 0;
-    for trial in 0..3 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 1500);
-        let sc = Scratch::new();
-        sc.config(&config(&moto, &format!("endpoints = {{ cloudtrail = \"{}\" }}", ct.url()), "", "commit_every_records = 4\nbatch_rows = 4"));
-        ct.state.lock().unwrap().delay = Duration::from_millis(60);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["run", "--config", "config.toml", "--quiet"])
-            .current_dir(sc.dir.path())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = std::time::Instant::now();
-        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(kill_after);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let before = events(&sc.path("out")).len();
-        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {} events committed", records.len());
-        mid_run += (before > 0 && before < records.len()) as usize;
-        ct.state.lock().unwrap().delay = Duration::ZERO;
-        let (out, summary) = sc.run();
-        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
-        let after = events(&sc.path("out"));
-        assert_eq!(after.len(), records.len(), "trial {trial} (killed after {kill_after:?} with {before} events out): every event once");
-        // A kill between a commit's prepare and its publish leaves it pending: the rerun rolls it
-        // forward without reading its records again, so it may read fewer than were missing.
-        assert!(summary.counts.records_read as usize <= records.len() - before, "trial {trial}: the rerun reads only what was not committed");
-    }
-    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
+    let config = || config(&moto, &endpoints("cloudtrail", &ct.url()), "", "commit_every_records = 4\nbatch_rows = 4");
+    kill_at_seeded_moments_then_rerun("cloudtrail_lookup", 0x5eed_1234, Duration::from_millis(1500), records.len(), config, |d| ct.state.lock().unwrap().delay = d, |_, _| {});
 }
 
 #[test]
@@ -216,14 +136,12 @@ fn the_environment_routes_cloudtrail_and_check_names_the_policy_when_denied() {
     assert!(ct.requests.load(std::sync::atomic::Ordering::SeqCst) > 0, "the calls went to the fake");
 
     let sc = Scratch::new();
-    sc.config(&config(&moto, &format!("endpoints = {{ cloudtrail = \"{}\" }}", ct.url()), "", ""));
+    sc.config(&config(&moto, &endpoints("cloudtrail", &ct.url()), "", ""));
     let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     ct.state.lock().unwrap().deny = true;
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("cloudtrail_lookup")).unwrap();
+    let (code, row) = check_row(&sc, "cloudtrail_lookup");
+    assert_eq!(code, Some(1));
     assert_eq!(row["ok"], false);
     assert!(row["permission"].as_str().unwrap().contains("AWSCloudTrailReadOnlyAccess: cloudtrail:LookupEvents denied"), "{row}");
     // A denied run keeps the lane where it was and says so.

@@ -3,7 +3,7 @@
 //! land and pass the OCSF check, one finding uid per alarm episode, a throttled reply is
 //! retried, kill -9 and rerun gives every item once, and `trawl check` names the policy.
 
-use std::{collections::BTreeMap, path::Path, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::{Value, json};
 
@@ -11,6 +11,7 @@ use crate::common::{
     Scratch,
     aws::Moto,
     fake_cloudwatch::{Alarm, CloudWatchFake, HistoryItem},
+    runs::{check_row, endpoints, events, kill_at_seeded_moments_then_rerun, moto_config, schema_check, stderr},
 };
 
 /// The CLI reference's `describe-alarm-history` example (alarm `myalarm` going to ALARM and
@@ -42,64 +43,8 @@ pub fn history(now: i64, alarms: usize) -> Vec<HistoryItem> {
 
 /// A connector on moto (for STS) with one `cloudwatch_alarms` source routed to the fake.
 pub fn config(moto: &Moto, cw_url: &str, source_extra: &str, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "alarm-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-endpoints = {{ cloudwatch = "{cw_url}" }}
-[[connectors.sources]]
-type = "cloudwatch_alarms"
-since = "1d"
-settle_seconds = 0
-requests_per_second = 50
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url()
-    )
-}
-
-/// Every NDJSON event under `dir`, keyed by metadata.uid; panics on a duplicate.
-pub fn events(dir: &Path) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    for f in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()) {
-        let p = f.path();
-        if !f.file_type().is_file() || !p.to_string_lossy().ends_with(".json") || p.components().any(|c| c.as_os_str() == ".tmp") {
-            continue;
-        }
-        for line in std::fs::read_to_string(p).unwrap().lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let uid = v["metadata"]["uid"].as_str().unwrap().to_string();
-            assert!(out.insert(uid.clone(), v).is_none(), "event {uid} written twice");
-        }
-    }
-    out
-}
-
-pub fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Every row passes the strict OCSF 1.1.0 check.
-pub fn schema_check(rows: &BTreeMap<String, Value>) {
-    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
-    for (uid, e) in rows {
-        let v = schema.validate(e);
-        assert!(v.is_empty(), "{uid}: {}\n{e:#}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-    }
+    let source = format!("type = \"cloudwatch_alarms\"\nsince = \"1d\"\nsettle_seconds = 0\nrequests_per_second = 50\n{source_extra}");
+    moto_config(moto, "alarm-account", "us-east-1", &endpoints("cloudwatch", cw_url), &source, pipeline)
 }
 
 #[test]
@@ -121,7 +66,7 @@ fn alarm_history_lands_as_findings_and_changes_checked_against_the_schema_and_a_
     assert!(seen.iter().all(|s| s.3.as_deref() == Some("TimestampAscending")), "oldest first: {seen:?}");
     let rows = events(&sc.path("out"));
     assert_eq!(rows.len(), items.len());
-    schema_check(&rows);
+    schema_check(rows.values());
 
     // Per alarm: a configuration change (Entity Management, Update), the episode opened
     // (Detection Finding, Create, New), its action (Update), then closed (Close, Resolved),
@@ -161,55 +106,6 @@ fn alarm_history_lands_as_findings_and_changes_checked_against_the_schema_and_a_
     assert_eq!(episodes.len(), 2, "a second episode is a second finding: {episodes:?}");
 }
 
-/// Three runs of a fresh scratch (its config from `config`), each killed (SIGKILL) at a seeded
-/// moment after its first commit while `set_delay` slows the fake, then rerun to the end:
-/// every one of `total` rows once (`check` sees them), and the rerun reads only what was not
-/// committed (a commit the kill interrupted after preparing it is finished by the rerun, its
-/// rows published without being read again). At least two kills must land mid-run.
-pub fn kill_at_seeded_moments_then_rerun(mut seed: u64, total: usize, config: impl Fn() -> String, set_delay: impl Fn(Duration), check: impl Fn(usize, &BTreeMap<String, Value>)) {
-    let mut mid_run = 0;
-    for trial in 0..3 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 1200);
-        let sc = Scratch::new();
-        sc.config(&config());
-        set_delay(Duration::from_millis(60));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["run", "--config", "config.toml", "--quiet"])
-            .current_dir(sc.dir.path())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = std::time::Instant::now();
-        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(kill_after);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let before = events(&sc.path("out")).len();
-        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {total} rows committed");
-        mid_run += (before > 0 && before < total) as usize;
-        set_delay(Duration::ZERO);
-        // Not --quiet: whether the rerun first finished a commit the kill interrupted.
-        let out = sc.trawl(&["run", "--config", "config.toml", "--summary-json", "summary.json"]);
-        assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
-        let summary: trawl::pipeline::RunSummary = serde_json::from_str(&std::fs::read_to_string(sc.path("summary.json")).unwrap()).unwrap();
-        let after = events(&sc.path("out"));
-        assert_eq!(after.len(), total, "trial {trial} (killed after {kill_after:?} with {before} rows out): every row once");
-        let read = summary.counts.records_read as usize;
-        if stderr(&out).contains("the last run stopped in the middle of a commit; finishing it") {
-            // The rows of that commit were published without being read again.
-            assert!(read < total - before, "trial {trial}: the finished commit's rows are not read again: {read} read, {before} out before");
-        } else {
-            assert_eq!(read, total - before, "trial {trial}: the rerun reads only what was not committed");
-        }
-        check(trial, &after);
-    }
-    assert!(mid_run >= 2, "the kills must land mid-run, after some commits: {mid_run} of 3 did");
-}
-
 #[test]
 fn a_kill_at_any_moment_then_a_rerun_gives_every_item_exactly_once() {
     let moto = Moto::start();
@@ -217,7 +113,7 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_item_exactly_once() {
     let items = history(now, 9);
     let cw = CloudWatchFake::start(items.clone(), 2);
     let config = || config(&moto, &cw.url(), "", "commit_every_records = 4\nbatch_rows = 4");
-    kill_at_seeded_moments_then_rerun(0x0a1a_2b3c, items.len(), config, |d| cw.state.lock().unwrap().delay = d, |trial, after| {
+    kill_at_seeded_moments_then_rerun("cloudwatch_alarms", 0x0a1a_2b3c, Duration::from_millis(1200), items.len(), config, |d| cw.state.lock().unwrap().delay = d, |trial, after| {
         // The episodes survive the kill: each alarm's findings still share one uid.
         let mut by_alarm: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
         for e in after.values().filter(|e| e["class_uid"] == 2004) {
@@ -241,7 +137,7 @@ fn item_types_filter_current_alarms_and_check_names_the_policy_when_denied() {
     let (out, summary) = sc.run();
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = events(&sc.path("out"));
-    schema_check(&rows);
+    schema_check(rows.values());
     let states = items.iter().filter(|i| i.item_type == "StateUpdate").count();
     assert_eq!(rows.len(), states + 1, "the state updates and the one alarm in ALARM now: {rows:#?}");
     assert_eq!(summary.counts.records_read, states as u64 + 1);
@@ -254,10 +150,8 @@ fn item_types_filter_current_alarms_and_check_names_the_policy_when_denied() {
     let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     cw.state.lock().unwrap().deny = true;
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("cloudwatch_alarms")).unwrap();
+    let (code, row) = check_row(&sc, "cloudwatch_alarms");
+    assert_eq!(code, Some(1));
     assert_eq!(row["ok"], false);
     assert!(row["permission"].as_str().unwrap().contains("CloudWatchReadOnlyAccess: cloudwatch:DescribeAlarmHistory denied"), "{row}");
     let (out, summary) = sc.run();
@@ -305,7 +199,7 @@ pub fn golden_rows_checked(dir: &str) -> BTreeMap<String, Value> {
             rows.insert(e["metadata"]["uid"].as_str().unwrap().to_string(), e.clone());
         }
     }
-    schema_check(&rows);
+    schema_check(rows.values());
     rows
 }
 

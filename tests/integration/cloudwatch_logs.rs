@@ -24,7 +24,9 @@ use crate::common::{
     Scratch,
     aws::{ACCOUNT, Moto},
     fakes::{Reply, Request, WireFake, forward},
-    input_records, sample_trail,
+    input_records,
+    runs::{check_row, endpoints, events as ocsf_rows, moto_config, rows_by, schema_check, stderr},
+    sample_trail,
 };
 
 fn logs(moto: &Moto) -> aws_sdk_cloudwatchlogs::Client {
@@ -112,73 +114,16 @@ impl LogsProxy {
     }
 }
 
-/// A connector on `url` (moto, or the proxy in front of it) with one `cloudwatch_logs` source.
+/// A connector on moto with one `cloudwatch_logs` source, its calls routed to `logs_url` (the
+/// proxy in front of moto) when given.
 fn config(moto: &Moto, logs_url: Option<&str>, source: &str, pipeline: &str) -> String {
-    let endpoints = logs_url.map(|u| format!("endpoints = {{ cloudwatch_logs = \"{u}\" }}")).unwrap_or_default();
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "logs-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-{endpoints}
-[[connectors.sources]]
-type = "cloudwatch_logs"
-requests_per_second = 50
-{source}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url()
-    )
-}
-
-/// Every NDJSON row under `dir` (committed files only), keyed by `key`; panics on a duplicate.
-fn rows(dir: &Path, key: impl Fn(&Value) -> String) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    for f in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()) {
-        let p = f.path();
-        if !f.file_type().is_file() || !p.to_string_lossy().ends_with(".json") || p.components().any(|c| c.as_os_str() == ".tmp") {
-            continue;
-        }
-        for line in std::fs::read_to_string(p).unwrap().lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let k = key(&v);
-            assert!(out.insert(k.clone(), v).is_none(), "{k} written twice");
-        }
-    }
-    out
+    let routed = logs_url.map(|u| endpoints("cloudwatch_logs", u)).unwrap_or_default();
+    moto_config(moto, "logs-account", "us-east-1", &routed, &format!("type = \"cloudwatch_logs\"\nrequests_per_second = 50\n{source}"), pipeline)
 }
 
 /// Passthrough rows, by object (which names the event).
 fn raw_rows(dir: &Path) -> BTreeMap<String, Value> {
-    rows(dir, |v| v["object"].as_str().unwrap().to_string())
-}
-
-fn ocsf_rows(dir: &Path) -> BTreeMap<String, Value> {
-    rows(dir, |v| v["metadata"]["uid"].as_str().unwrap().to_string())
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn schema_check(events: &BTreeMap<String, Value>) {
-    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
-    for (uid, e) in events {
-        let v = schema.validate(e);
-        assert!(v.is_empty(), "{uid}: {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
-    }
+    rows_by(dir, |v| v["object"].as_str().unwrap().to_string())
 }
 
 /// The sample trail's records as a trail delivers them to CloudWatch Logs (one record JSON per
@@ -212,7 +157,7 @@ fn a_trail_in_cloudwatch_logs_lands_as_ocsf_through_paged_throttled_reads_and_a_
     let mut want: Vec<String> = input_records(&sample_trail()).iter().map(|r| r["eventID"].as_str().unwrap().to_string()).collect();
     want.sort();
     assert_eq!(got.keys().cloned().collect::<Vec<_>>(), want, "every record once, by its eventID");
-    schema_check(&got);
+    schema_check(got.values());
     // The same rows as the same records in a trail file give through cloudtrail_files.
     let files = Scratch::new();
     let dir = files.path(&format!("trail/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/01/15"));
@@ -351,11 +296,7 @@ fn check_names_the_managed_policy_when_denied_and_a_denied_run_is_read_again_by_
     let proxy = LogsProxy::start(&moto);
     let sc = Scratch::new();
     sc.config(&config(&moto, Some(&proxy.url()), "log_groups = [\"/app/api\", \"/app/none-*\"]\nsettle_seconds = 0", ""));
-    let check = || {
-        let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-        let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
-        (out.status.code(), rows.into_iter().find(|r| r["target"].as_str().unwrap().starts_with("cloudwatch_logs")).unwrap())
-    };
+    let check = || check_row(&sc, "cloudwatch_logs");
     let (code, row) = check();
     assert_eq!((code, &row["ok"]), (Some(0), &Value::Bool(true)), "{row}");
     assert!(row["warning"] == true && row["detail"].as_str().unwrap().contains("/app/none-*"), "a pattern matching no group is named: {row}");
@@ -407,7 +348,7 @@ fn flow_logs_and_redshift_audit_logs_in_cloudwatch_logs_map_through_their_mapper
     assert!(dl["object"].as_str().unwrap().starts_with(&format!("cloudwatch-logs://{ACCOUNT}/us-east-1//vpc/flow-logs?from=")), "{dl}");
     assert_eq!((dl["record_index"].as_u64(), dl["raw"].as_str()), (Some(1), Some("3 vpc-12345678 truncated")), "{dl}");
     let flows = ocsf_rows(&sc.path("out"));
-    schema_check(&flows);
+    schema_check(flows.values());
     let e = flows.values().next().unwrap();
     assert_eq!(e["class_uid"], 4001);
     assert_eq!((e["src_endpoint"]["ip"].as_str(), e["dst_endpoint"]["port"].as_i64(), e["traffic"]["bytes"].as_i64()), (Some("52.213.180.42"), Some(5001), Some(568)), "read by the format given: {e}");
@@ -418,7 +359,7 @@ fn flow_logs_and_redshift_audit_logs_in_cloudwatch_logs_map_through_their_mapper
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(summary.counts.records_written, 2, "{:?}", summary.counts);
     let auth = ocsf_rows(&sc.path("out"));
-    schema_check(&auth);
+    schema_check(auth.values());
     let mut activities: Vec<i64> = auth.values().map(|e| e["activity_id"].as_i64().unwrap()).collect();
     activities.sort();
     assert_eq!(activities, [1, 2], "logon and logoff");

@@ -1,16 +1,15 @@
 //! The fault suite: kill -9 at seeded moments and rerun, two runs on one output. Every check
 //! reads the whole output back: every input record exactly once.
 
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, path::Path, process::Command, time::Duration};
 
 use serde_json::{Value, json};
 
-use crate::common::{Scratch, input_records, sample_trail};
+use crate::common::{
+    Scratch, input_records,
+    runs::{Kills, kill_and_rerun, spawn_run, wait_for},
+    sample_trail,
+};
 
 /// A trail of `files` log files of `per_file` records each, from the sample's records (each
 /// with its own eventID), under `dir/AWSLogs/…`; returns the event ids.
@@ -76,52 +75,27 @@ region = "us-east-1"
 
 const OUTPUTS: &str = "[[outputs]]\ntype = \"parquet\"\npath = \"lake\"\n[[outputs]]\ntype = \"ndjson\"\npath = \"siem\"\n";
 
-/// Spawns `trawl run` in the scratch dir.
-fn spawn(sc: &Scratch) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
-}
-
-/// Waits until `ready` holds (or the child ended).
-fn wait_for(child: &mut std::process::Child, ready: impl Fn() -> bool) {
-    let t0 = Instant::now();
-    while !ready() && child.try_wait().unwrap().is_none() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "not ready within 2 minutes");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Kills `trawl run` at seeded moments after its first commit and reruns, `trials` times, on
-/// the input `setup` writes into a fresh scratch dir (returning the config's source table and
-/// the metadata.uid of every record it wrote, each once; the source table may start with keys of
-/// the connector, `name = "faults"`). Every check reads the whole output back.
+/// Kills `trawl run` at seeded moments after its first commit and reruns (`kill_and_rerun`),
+/// `trials` times, on the input `setup` writes into a fresh scratch dir (returning the config's
+/// source table and the metadata.uid of every record it wrote, each once; the source table may
+/// start with keys of the connector, `name = "faults"`). Every check reads the whole output
+/// back, the NDJSON and the Parquet one.
 pub(crate) fn kill_trials(name: &str, trials: usize, setup: impl Fn(&Scratch) -> (String, Vec<String>)) {
-    let mut seed: u64 = 0x0dd_f00d;
-    let mut mid_run = 0;
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("faults-module-cache-{name}"));
-    for trial in 0..trials {
-        let sc = Scratch::new();
-        let (source, ids) = setup(&sc);
+    let kills = Kills { name, trials, seed: 0x0dd_f00d, within: Duration::from_millis(350), out: "siem", mid_run: trials / 2 };
+    let prepare = |trial, sc: &Scratch| {
+        let (source, ids) = setup(sc);
         sc.config(&config_with("workers = 2\nbatch_rows = 100\ncommit_every_records = 500", &source, OUTPUTS));
         // The compile cache of an earlier trial spares this one the mapper's first compile.
         if trial > 0 {
             crate::common::copy_tree(&cache, &sc.path("state/cache"));
         }
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let delay = Duration::from_millis((seed >> 33) % 350);
-        let mut child = spawn(&sc);
-        // After the first commit (some output is published), then a seeded while longer.
-        wait_for(&mut child, || !ndjson_ids(&sc.path("siem")).is_empty());
-        std::thread::sleep(delay);
-        child.kill().unwrap();
-        child.wait().unwrap();
+        (ids.len(), ids)
+    };
+    kill_and_rerun(&kills, prepare, |trial, sc, _, ids| {
         if trial == 0 {
             crate::common::copy_tree(&sc.path("state/cache"), &cache);
         }
-        let before = ndjson_ids(&sc.path("siem")).len();
-        eprintln!("{name} trial {trial}: killed {delay:?} after the first commit, {before} of {} records out", ids.len());
-        mid_run += (before > 0 && before < ids.len()) as usize;
-        assert!(ndjson_ids(&sc.path("siem")).values().all(|n| *n == 1), "{name} trial {trial}: nothing is published twice even before the rerun");
-
         let (out, summary) = sc.run();
         assert!(out.status.success(), "{name} trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(summary.counts.reconciles());
@@ -132,8 +106,7 @@ pub(crate) fn kill_trials(name: &str, trials: usize, setup: impl Fn(&Scratch) ->
         // Readers globbing the lake never meet a staged file.
         let staged: Vec<_> = walkdir::WalkDir::new(sc.path("lake")).into_iter().map(|e| e.unwrap().into_path()).filter(|p| p.to_string_lossy().ends_with(".parquet") && p.components().any(|c| c.as_os_str() == ".tmp")).collect();
         assert!(staged.is_empty(), "{staged:?}");
-    }
-    assert!(mid_run >= trials / 2, "{name}: the kills must land mid-run: {mid_run} of {trials} did");
+    });
 }
 
 #[test]
@@ -213,7 +186,7 @@ fn a_second_run_on_the_same_output_fails_fast_and_harms_nothing() {
     let shared = first.path("siem").display().to_string();
     second.config(&config("", &format!("[[outputs]]\ntype = \"ndjson\"\npath = \"{shared}\"\n")));
 
-    let mut child = spawn(&first);
+    let mut child = spawn_run(&first);
     wait_for(&mut child, || std::fs::read_to_string(first.path("siem/.trawl.lock")).is_ok_and(|s| !s.is_empty()));
     let out = second.trawl(&["run", "--config", "config.toml", "--quiet"]);
     let finished_first = child.try_wait().unwrap().is_some();
@@ -367,7 +340,7 @@ s3 = {{ connector = "faults" }}
         }
         out
     };
-    let mut child = spawn(&sc);
+    let mut child = spawn_run(&sc);
     wait_for(&mut child, || !moto.keys("lake", "ocsf/").is_empty());
     std::thread::sleep(Duration::from_millis(150));
     child.kill().unwrap();

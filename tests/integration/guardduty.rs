@@ -8,12 +8,11 @@ use std::{sync::atomic::Ordering, time::Duration};
 use serde_json::{Value, json};
 use trawl::mapper::BatchMapper;
 
-use crate::cloudtrail_lookup::{events, stderr};
-use crate::cloudwatch_alarms::kill_at_seeded_moments_then_rerun;
 use crate::common::{
     Scratch,
     aws::Moto,
     fake_guardduty::{DETECTOR, GuardDutyFake, sample_batch, sample_findings, updated_ms},
+    runs::{check_row, endpoints, events, kill_at_seeded_moments_then_rerun, moto_config, schema_check, stderr},
 };
 
 /// RFC 3339 with milliseconds, as GuardDuty writes times.
@@ -50,36 +49,8 @@ fn recent_findings(now_ms: i64, copies: usize) -> Vec<Value> {
 
 /// A connector on moto (for STS) with GuardDuty routed to the fake.
 fn config(moto: &Moto, gd: &GuardDutyFake, source_extra: &str, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "findings-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-endpoints = {{ guardduty = "{gd}" }}
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-[[connectors.sources]]
-type = "guardduty"
-since = "1d"
-settle_seconds = 0
-requests_per_second = 100
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url(),
-        gd = gd.url()
-    )
-}
-
-fn schema() -> trawl::ocsf::Schema {
-    trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap()
+    let source = format!("type = \"guardduty\"\nsince = \"1d\"\nsettle_seconds = 0\nrequests_per_second = 100\n{source_extra}");
+    moto_config(moto, "findings-account", "us-east-1", &endpoints("guardduty", &gd.url()), &source, pipeline)
 }
 
 fn uid_of(f: &Value) -> String {
@@ -106,12 +77,8 @@ fn findings_land_schema_valid_without_archived_and_an_updated_finding_is_written
     let got = events(&sc.path("out"));
     let want: Vec<String> = live.iter().map(|f| uid_of(f)).collect();
     assert_eq!(got.keys().cloned().collect::<Vec<_>>(), { let mut w = want.clone(); w.sort(); w }, "every live finding once, the archived one left out");
-    let s = schema();
-    for (uid, e) in &got {
-        let v = s.validate(e);
-        assert!(v.is_empty(), "{uid}: {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-        assert_eq!(e["class_uid"], 2004);
-    }
+    schema_check(got.values());
+    assert!(got.values().all(|e| e["class_uid"] == 2004), "every row a Detection Finding: {got:#?}");
     for q in &gd.state.lock().unwrap().seen {
         assert_eq!(q["findingCriteria"]["criterion"]["service.archived"], json!({ "equals": ["false"] }), "the query leaves archived findings out: {q}");
         assert_eq!(q["sortCriteria"], json!({ "attributeName": "updatedAt", "orderBy": "ASC" }), "sorted by updatedAt ascending: {q}");
@@ -195,7 +162,7 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_finding_exactly_once() {
     let mut want: Vec<String> = findings.iter().map(uid_of).collect();
     want.sort();
     let config = || config(&moto, &gd, "", "commit_every_records = 3\nbatch_rows = 3");
-    kill_at_seeded_moments_then_rerun(0x6d_5eed, findings.len(), config, |d| gd.state.lock().unwrap().delay = d, |trial, after| {
+    kill_at_seeded_moments_then_rerun("guardduty", 0x6d_5eed, Duration::from_millis(1200), findings.len(), config, |d| gd.state.lock().unwrap().delay = d, |trial, after| {
         assert_eq!(after.keys().cloned().collect::<Vec<_>>(), want, "trial {trial}: every finding once, by its uid");
     });
 }
@@ -206,16 +173,12 @@ fn check_names_the_managed_policy_when_denied_and_a_denied_run_keeps_its_cursor(
     let gd = GuardDutyFake::start(recent_findings(chrono::Utc::now().timestamp_millis(), 1), 50);
     let sc = Scratch::new();
     sc.config(&config(&moto, &gd, "", ""));
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("guardduty")).unwrap();
+    let (code, row) = check_row(&sc, "guardduty");
+    assert_eq!(code, Some(0), "{row}");
     assert!(row["detail"].as_str().unwrap().contains(DETECTOR), "check names the detector it found: {row}");
     gd.state.lock().unwrap().deny = true;
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("guardduty")).unwrap();
+    let (code, row) = check_row(&sc, "guardduty");
+    assert_eq!(code, Some(1));
     assert_eq!(row["ok"], false);
     assert!(row["permission"].as_str().unwrap().contains("AmazonGuardDutyReadOnlyAccess: guardduty:ListDetectors denied"), "{row}");
 
@@ -239,16 +202,12 @@ fn the_mapper_maps_every_sample_by_the_schema() {
     let batch = sample_batch("findings-account");
     let mapped = crate::golden::load_builtin("guardduty").map(&batch).unwrap();
     let rows = mapped.to_json(&batch);
-    let s = schema();
     let events: Vec<&Value> = rows.as_array().unwrap().iter().map(|r| {
         assert_eq!(r["status"], "ok", "{r}");
         &r["events"][0]
     }).collect();
     assert_eq!(events.len(), sample_findings().len());
-    for e in &events {
-        let v = s.validate(e);
-        assert!(v.is_empty(), "{}: {}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-    }
+    schema_check(events.iter().copied());
     let by_type = |t: &str| *events.iter().find(|e| e["finding_info"]["types"][0] == t).unwrap();
     let api = by_type("Recon:IAMUser/UserPermissions");
     assert_eq!((api["severity"].as_str(), api["activity_name"].as_str()), (Some("Medium"), Some("Update")), "severity 5, count 5");

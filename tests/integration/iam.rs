@@ -10,6 +10,7 @@ use trawl::aws::runtime;
 use crate::common::{
     Scratch,
     aws::{ACCOUNT, Moto},
+    runs::{Kills, events as by_uid, kill_and_rerun, schema_check, stderr},
 };
 
 /// The inline policy of `alice` as written; IAM returns it URL-encoded.
@@ -67,29 +68,6 @@ fn events(dir: &Path) -> Vec<Value> {
     files.iter().flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>()).collect()
 }
 
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Every NDJSON event of `dir`, by metadata.uid; panics on a duplicate.
-fn by_uid(dir: &Path) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for e in events(dir) {
-        let uid = e["metadata"]["uid"].as_str().unwrap().to_string();
-        assert!(out.insert(uid.clone(), e).is_none(), "event {uid} written twice");
-    }
-    out
-}
-
-/// Every event passes the strict OCSF 1.1.0 check.
-fn schema_checked(events: &[Value]) {
-    let schema = trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap();
-    for e in events {
-        let v = schema.validate(e);
-        assert!(v.is_empty(), "{}: {}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
-    }
-}
-
 fn unmapped_json(e: &Value, key: &str) -> Value {
     serde_json::from_str(e["unmapped"][key].as_str().unwrap_or_else(|| panic!("unmapped.{key} missing in {e}"))).unwrap()
 }
@@ -120,7 +98,7 @@ fn a_snapshot_lands_every_entity_with_its_credential_facts_and_decoded_policies(
     assert!(out.status.success(), "{}", stderr(&out));
     let first = by_uid(&sc.path("out"));
     let rows: Vec<Value> = first.values().cloned().collect();
-    schema_checked(&rows);
+    schema_check(&rows);
     let mut names: Vec<(i64, String)> = rows.iter().map(|e| (e["class_uid"].as_i64().unwrap(), what(e).1)).collect();
     names.sort();
     assert_eq!(names, [(3004, "audit-read".to_string()), (3004, "ops".into()), (5003, "alice".into()), (5003, "app-server".into()), (5003, "bob".into())]);
@@ -183,7 +161,7 @@ fn changes_mode_over_three_runs_writes_exactly_what_changed() {
         let (out, _) = sc.run();
         assert!(out.status.success(), "{}", stderr(&out));
         let new = new_events(&sc.path("out"), before);
-        schema_checked(&new);
+        schema_check(&new);
         let mut w: Vec<(String, String)> = new.iter().map(what).collect();
         w.sort();
         w
@@ -230,25 +208,12 @@ fn a_kill_mid_snapshot_then_a_rerun_writes_every_entity_of_the_snapshot_once() {
     let moto = Moto::start();
     seed_many(&moto, 120);
     let total = 125;
-    let mut seed: u64 = 0x1a3_5eed;
-    let mut mid_run = 0;
-    for trial in 0..3 {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 150);
-        let sc = Scratch::new();
-        sc.config(&config(&sc, &moto, "snapshot", "entities_per_unit = 2", "commit_every_records = 2\nbatch_rows = 2"));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).stderr(std::process::Stdio::null()).spawn().unwrap();
-        let t0 = std::time::Instant::now();
-        while events(&sc.path("out")).is_empty() && child.try_wait().unwrap().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(120), "no commit within 2 minutes");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(kill_after);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let before = by_uid(&sc.path("out")).len();
-        eprintln!("trial {trial}: killed {kill_after:?} after the first commit with {before} of {total} entities out");
-        mid_run += (before > 0 && before < total) as usize;
+    let kills = Kills { name: "iam", trials: 3, seed: 0x1a3_5eed, within: Duration::from_millis(150), out: "out", mid_run: 2 };
+    let prepare = |_, sc: &Scratch| {
+        sc.config(&config(sc, &moto, "snapshot", "entities_per_unit = 2", "commit_every_records = 2\nbatch_rows = 2"));
+        (total, ())
+    };
+    kill_and_rerun(&kills, prepare, |trial, sc, before, ()| {
         let (out, summary) = sc.run();
         assert!(out.status.success(), "trial {trial}: {}", stderr(&out));
         // Per snapshot, each entity once (`by_uid` panics on a repeat). The killed run's snapshot
@@ -269,8 +234,7 @@ fn a_kill_mid_snapshot_then_a_rerun_writes_every_entity_of_the_snapshot_once() {
             [a, b] => assert_eq!((*a, *b, summary.counts.records_read as usize), (total, total, total), "trial {trial}: the first snapshot was complete, the rerun took its own"),
             other => panic!("trial {trial}: snapshots of sizes {other:?}"),
         }
-    }
-    assert!(mid_run >= 2, "the kills must land mid-run: {mid_run} of 3 did");
+    });
 }
 
 #[test]
@@ -349,7 +313,7 @@ fn the_sample_records_pass_the_schema_check_in_both_builds() {
     assert_eq!(json, b.to_json(&batch));
     let events: Vec<Value> = json.as_array().unwrap().iter().flat_map(|r| r["events"].as_array().unwrap().clone()).collect();
     assert_eq!(events.len(), 9, "one event per record");
-    schema_checked(&events);
+    schema_check(&events);
 }
 
 /// IAM as AWS answers it (awsQuery XML): `GetAccountAuthorizationDetails` in two pages by
@@ -416,7 +380,7 @@ fn iam_as_aws_answers_pages_by_marker_through_throttling_and_its_encoded_policie
     assert!(details.iter().all(|d| d.contains("Filter=User,Group,Role,LocalManagedPolicy ") || d.ends_with("Filter=User,Group,Role,LocalManagedPolicy")), "no AWS managed policies by default: {calls:?}");
     assert_eq!(calls.iter().filter(|c| *c == "GenerateCredentialReport").count(), 2, "generated until COMPLETE: {calls:?}");
     let rows: Vec<Value> = by_uid(&sc.path("out")).into_values().collect();
-    schema_checked(&rows);
+    schema_check(&rows);
     let mut names: Vec<String> = rows.iter().map(|e| what(e).1).collect();
     names.sort();
     assert_eq!(names, ["<root_account>", "alice", "app-server", "audit-read", "ops"], "both pages, and the root user from the report");

@@ -4,16 +4,17 @@
 //! rerun gives every event once, `since` older than 14 days is clamped with a warning, and
 //! `trawl check` names the action when denied.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::{
-    cloudwatch_alarms::{events, golden_rows_checked, kill_at_seeded_moments_then_rerun, schema_check, stderr},
+    cloudwatch_alarms::golden_rows_checked,
     common::{
         Scratch,
         aws::Moto,
         fake_redshift::{RedshiftEvent, RedshiftFake},
+        runs::{check_row, endpoints, events, kill_at_seeded_moments_then_rerun, moto_config, schema_check, stderr},
     },
 };
 
@@ -51,33 +52,10 @@ fn copy_zero(e: &Value) -> bool {
     name.ends_with("-0") || name.contains("cluster-0-")
 }
 
+/// A connector on moto (for STS) with one `redshift_events` source routed to the fake.
 fn config(moto: &Moto, rs_url: &str, source_extra: &str, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "warehouse-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-endpoints = {{ redshift = "{rs_url}" }}
-[[connectors.sources]]
-type = "redshift_events"
-since = "1d"
-settle_seconds = 0
-slice_minutes = 30
-requests_per_second = 50
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url()
-    )
+    let source = format!("type = \"redshift_events\"\nsince = \"1d\"\nsettle_seconds = 0\nslice_minutes = 30\nrequests_per_second = 50\n{source_extra}");
+    moto_config(moto, "warehouse-account", "us-east-1", &endpoints("redshift", rs_url), &source, pipeline)
 }
 
 #[test]
@@ -97,7 +75,7 @@ fn events_land_checked_against_the_schema_and_a_rerun_adds_only_new_events() {
     assert!(summary.counts.reconciles());
     let rows = events(&sc.path("out"));
     assert_eq!(rows.len(), evs.len());
-    schema_check(&rows);
+    schema_check(rows.values());
     // Per copy: created → Entity Management Create, updated → Update, security and the ERROR
     // → Detection Finding (the ERROR High), deleted → Delete, pending → Other.
     let mut kinds: Vec<(String, i64, i64, i64)> = rows.values().filter(|e| copy_zero(e)).map(|e| (e["metadata"]["event_code"].as_str().unwrap().to_string(), e["class_uid"].as_i64().unwrap(), e["activity_id"].as_i64().unwrap(), e["severity_id"].as_i64().unwrap())).collect();
@@ -127,7 +105,7 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_event_exactly_once() {
     let evs = recent_events(now, 6);
     let rs = RedshiftFake::start(evs.clone(), 2);
     let config = || config(&moto, &rs.url(), "", "commit_every_records = 4\nbatch_rows = 4");
-    kill_at_seeded_moments_then_rerun(0x7ed5_41f7, evs.len(), config, |d| rs.state.lock().unwrap().delay = d, |_, _| {});
+    kill_at_seeded_moments_then_rerun("redshift_events", 0x7ed5_41f7, Duration::from_millis(1200), evs.len(), config, |d| rs.state.lock().unwrap().delay = d, |_, _| {});
 }
 
 #[test]
@@ -149,7 +127,7 @@ fn since_older_than_14_days_is_clamped_with_a_warning_and_source_types_filter() 
     let clusters = evs.iter().filter(|e| e.source_type == "cluster").count();
     assert_eq!(rows.len(), clusters, "only the cluster events: {rows:#?}");
     assert!(rows.values().all(|e| e["unmapped"]["SourceType"] == "cluster"));
-    schema_check(&rows);
+    schema_check(rows.values());
 }
 
 #[test]
@@ -161,10 +139,8 @@ fn check_names_the_redshift_action_when_denied() {
     let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     rs.state.lock().unwrap().deny = true;
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("redshift_events")).unwrap();
+    let (code, row) = check_row(&sc, "redshift_events");
+    assert_eq!(code, Some(1));
     assert_eq!(row["ok"], false);
     assert!(row["permission"].as_str().unwrap().contains("AmazonRedshiftReadOnlyAccess: redshift:DescribeEvents denied"), "{row}");
     let (out, summary) = sc.run();

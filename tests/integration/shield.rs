@@ -9,12 +9,11 @@ use std::sync::atomic::Ordering;
 use serde_json::{Value, json};
 use trawl::mapper::BatchMapper;
 
-use crate::cloudtrail_lookup::{events, stderr};
-use crate::cloudwatch_alarms::kill_at_seeded_moments_then_rerun;
 use crate::common::{
     Scratch,
     aws::Moto,
     fake_shield::{ShieldFake, sample_attacks, sample_batch},
+    runs::{check_row, endpoints, events, kill_at_seeded_moments_then_rerun, moto_config, schema_check, stderr},
 };
 
 /// The first two samples (one ended, one ongoing) and `extra` ended copies with their own
@@ -44,35 +43,8 @@ fn recent_attacks(now: f64, extra: usize) -> (Vec<Value>, Value) {
 
 /// A connector on moto (for STS) with Shield routed to the fake.
 fn config(moto: &Moto, sh: &ShieldFake, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "shield-account"
-region = "eu-west-1"
-endpoint_url = "{moto}"
-endpoints = {{ shield = "{sh}" }}
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-[[connectors.sources]]
-type = "shield"
-since = "1d"
-settle_seconds = 0
-requests_per_second = 100
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url(),
-        sh = sh.url()
-    )
-}
-
-fn schema() -> trawl::ocsf::Schema {
-    trawl::ocsf::Schema::load(&crate::common::repo().join("ocsf/schema-1.1.0")).unwrap()
+    let source = "type = \"shield\"\nsince = \"1d\"\nsettle_seconds = 0\nrequests_per_second = 100";
+    moto_config(moto, "shield-account", "eu-west-1", &endpoints("shield", &sh.url()), source, pipeline)
 }
 
 fn uid(a: &Value) -> String {
@@ -98,10 +70,8 @@ fn attacks_land_schema_valid_and_an_ongoing_attack_is_written_again_when_it_ends
     let mut want: Vec<String> = attacks.iter().map(uid).collect();
     want.sort();
     assert_eq!(got.keys().cloned().collect::<Vec<_>>(), want);
-    let s = schema();
-    for (u, e) in &got {
-        let v = s.validate(e);
-        assert!(v.is_empty(), "{u}: {}", v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
+    schema_check(got.values());
+    for e in got.values() {
         assert_eq!((e["class_uid"].as_i64(), e["activity_name"].as_str()), (Some(2004), Some("Create")));
     }
     let ongoing = &got[&uid(&attacks[1])];
@@ -155,7 +125,7 @@ fn a_kill_at_any_moment_then_a_rerun_gives_every_attack_exactly_once() {
     let mut want: Vec<String> = attacks.iter().map(uid).collect();
     want.sort();
     let config = || config(&moto, &sh, "commit_every_records = 2\nbatch_rows = 2");
-    kill_at_seeded_moments_then_rerun(0x5_41e1d, attacks.len(), config, |d| sh.state.lock().unwrap().delay = d, |trial, after| {
+    kill_at_seeded_moments_then_rerun("shield", 0x5_41e1d, std::time::Duration::from_millis(1200), attacks.len(), config, |d| sh.state.lock().unwrap().delay = d, |trial, after| {
         assert_eq!(after.keys().cloned().collect::<Vec<_>>(), want, "trial {trial}: every attack once, by its uid");
     });
 }
@@ -167,27 +137,21 @@ fn check_says_plainly_when_there_is_no_subscription_and_names_the_policy_when_de
     let sh = ShieldFake::start(attacks, 10);
     let sc = Scratch::new();
     sc.config(&config(&moto, &sh, ""));
-    let row = |out: &std::process::Output| -> Value {
-        let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(out)));
-        rows.into_iter().find(|r| r["target"].as_str().unwrap().starts_with("shield")).unwrap()
-    };
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(row(&out)["detail"].as_str().unwrap().contains("subscription active"), "{}", row(&out));
+    let (code, r) = check_row(&sc, "shield");
+    assert_eq!(code, Some(0), "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("subscription active"), "{r}");
 
     sh.state.lock().unwrap().subscribed = false;
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let r = row(&out);
+    let (code, r) = check_row(&sc, "shield");
+    assert_eq!(code, Some(1));
     assert_eq!((r["ok"].as_bool(), r["code"].as_str()), (Some(false), Some("NoSubscription")), "{r}");
     assert!(r["detail"].as_str().unwrap().starts_with("this account has no Shield Advanced subscription"), "{r}");
     assert!(r.get("permission").is_none(), "not a denial: {r}");
 
     sh.state.lock().unwrap().subscribed = true;
     sh.state.lock().unwrap().deny = true;
-    let out = sc.trawl(&["check", "--config", "config.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let r = row(&out);
+    let (code, r) = check_row(&sc, "shield");
+    assert_eq!(code, Some(1));
     assert!(r["permission"].as_str().unwrap().contains("AWSShieldDRTAccessPolicy (or shield:DescribeSubscription, shield:ListAttacks, shield:DescribeAttack): shield:DescribeSubscription denied"), "{r}");
     // A denied run keeps the cursor where it was and says so.
     let (out, summary) = sc.run();
@@ -203,16 +167,12 @@ fn the_mapper_maps_every_sample_by_the_schema() {
     let batch = sample_batch("shield-account");
     let mapped = crate::golden::load_builtin("shield").map(&batch).unwrap();
     let rows = mapped.to_json(&batch);
-    let s = schema();
     let events: Vec<&Value> = rows.as_array().unwrap().iter().map(|r| {
         assert_eq!(r["status"], "ok", "{r}");
         &r["events"][0]
     }).collect();
     assert_eq!(events.len(), 3);
-    for e in &events {
-        let v = s.validate(e);
-        assert!(v.is_empty(), "{}: {}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
-    }
+    schema_check(events.iter().copied());
     let summary: Vec<(&str, &str)> = events.iter().map(|e| (e["activity_name"].as_str().unwrap(), e["metadata"]["uid"].as_str().unwrap())).collect();
     assert_eq!(summary, [("Create", "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111/ended"), ("Create", "a1b2c3d4-5678-90ab-cdef-EXAMPLE22222/ongoing"), ("Update", "a1b2c3d4-5678-90ab-cdef-EXAMPLE22222/ended")]);
     assert_eq!(events[0]["resources"][0]["type"], "AwsCloudFrontDistribution");

@@ -9,6 +9,7 @@ pub mod fake_redshift;
 pub mod fakes;
 pub mod fake_guardduty;
 pub mod fake_shield;
+pub mod runs;
 
 use std::{
     path::{Path, PathBuf},

@@ -119,9 +119,7 @@ impl SourceSpec for CloudTrailLookupConfig {
         if self.slice_minutes == 0 {
             return Err("slice_minutes must be at least 1".into());
         }
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         self.attribute()?;
         self.window(None, None, chrono::Utc::now().timestamp()).map(|_| ())
     }

@@ -102,9 +102,7 @@ impl SourceSpec for CloudWatchAlarmsConfig {
     }
 
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if let Some(t) = self.history_item_types.iter().find(|t| !ITEM_TYPES.contains(&t.as_str())) {
             return Err(format!("history_item_types: unknown type {t:?}; one of {}", ITEM_TYPES.join(", ")));
         }

@@ -230,9 +230,7 @@ impl SourceSpec for CloudWatchLogsConfig {
 
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
         self.patterns()?;
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if !(1..=MAX_PAGE_EVENTS).contains(&self.page_events) {
             return Err(format!("page_events must be 1 to {MAX_PAGE_EVENTS}, got {}", self.page_events));
         }

@@ -34,6 +34,14 @@ impl RateLimiter {
     }
 }
 
+/// The config check of a source's `requests_per_second` (the limiter's rate): above 0.
+pub fn check_rate(per_second: f64) -> Result<(), String> {
+    if !(per_second > 0.0) {
+        return Err(format!("requests_per_second must be above 0, got {per_second}"));
+    }
+    Ok(())
+}
+
 /// Whether an AWS error code means "slow down".
 pub fn is_throttling(code: &str) -> bool {
     matches!(

@@ -107,9 +107,7 @@ impl SourceSpec for GuardDutyConfig {
     }
 
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if let Some(d) = self.detectors.iter().find(|d| d.is_empty() || !d.chars().all(|c| c.is_ascii_alphanumeric())) {
             return Err(format!("detectors: {d:?} is not a detector id (letters and digits)"));
         }

@@ -129,9 +129,7 @@ impl SourceSpec for IamConfig {
     }
 
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if self.entities_per_unit == 0 {
             return Err("entities_per_unit must be at least 1".into());
         }

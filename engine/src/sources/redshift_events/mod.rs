@@ -108,9 +108,7 @@ impl SourceSpec for RedshiftEventsConfig {
         if self.slice_minutes == 0 {
             return Err("slice_minutes must be at least 1".into());
         }
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if let Some(t) = self.source_types.iter().find(|t| !SOURCE_TYPES.contains(&t.as_str())) {
             return Err(format!("source_types: unknown type {t:?}; one of {}", SOURCE_TYPES.join(", ")));
         }

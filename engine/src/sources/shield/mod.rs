@@ -95,9 +95,7 @@ impl SourceSpec for ShieldConfig {
     }
 
     fn validate(&self, _: &ConnectorDefaults) -> Result<(), String> {
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if let Some(a) = self.resource_arns.iter().find(|a| !a.starts_with("arn:")) {
             return Err(format!("resource_arns: {a:?} is not an ARN"));
         }
