@@ -19,7 +19,7 @@ use crate::common::{
 /// Management events built from the sample trail's records (which follow the CloudTrail User
 /// Guide's examples), five copies each with their own eventID, at recent times: three per
 /// second, some exactly on the 30-minute slice boundaries the configs below use.
-fn recent_records(now: i64) -> Vec<Value> {
+pub(crate) fn recent_records(now: i64) -> Vec<Value> {
     let base = (now - 3 * 3600) / 1800 * 1800;
     let mut out = Vec::new();
     let management: Vec<Value> = input_records(&sample_trail()).into_iter().filter(|r| r["managementEvent"].as_bool().unwrap_or(true)).collect();

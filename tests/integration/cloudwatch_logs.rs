@@ -33,7 +33,7 @@ fn logs(moto: &Moto) -> aws_sdk_cloudwatchlogs::Client {
     aws_sdk_cloudwatchlogs::Client::new(&moto.sdk())
 }
 
-fn create_group(moto: &Moto, group: &str, streams: &[&str]) {
+pub(crate) fn create_group(moto: &Moto, group: &str, streams: &[&str]) {
     let l = logs(moto);
     runtime().block_on(l.create_log_group().log_group_name(group).send()).unwrap();
     for s in streams {
@@ -43,7 +43,7 @@ fn create_group(moto: &Moto, group: &str, streams: &[&str]) {
 
 /// Puts `(timestamp ms, message)` events into a stream, in one PutLogEvents call (which wants
 /// them in time order).
-fn put(moto: &Moto, group: &str, stream: &str, events: &[(i64, String)]) {
+pub(crate) fn put(moto: &Moto, group: &str, stream: &str, events: &[(i64, String)]) {
     let mut events = events.to_vec();
     events.sort_by_key(|e| e.0);
     let l = logs(moto);
@@ -128,7 +128,7 @@ fn raw_rows(dir: &Path) -> BTreeMap<String, Value> {
 
 /// The sample trail's records as a trail delivers them to CloudWatch Logs (one record JSON per
 /// event, in the stream `<account>_CloudTrail_<region>`), three to a millisecond.
-fn trail_events(base: i64) -> Vec<(i64, String)> {
+pub(crate) fn trail_events(base: i64) -> Vec<(i64, String)> {
     input_records(&sample_trail()).iter().enumerate().map(|(i, r)| (base + i as i64 / 3, r.to_string())).collect()
 }
 

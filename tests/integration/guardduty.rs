@@ -22,7 +22,7 @@ fn iso(ms: i64) -> String {
 
 /// The sample findings moved to recent times (keeping their spacing, so two still share a
 /// millisecond), `copies` times with their own ids.
-fn recent_findings(now_ms: i64, copies: usize) -> Vec<Value> {
+pub(crate) fn recent_findings(now_ms: i64, copies: usize) -> Vec<Value> {
     let samples = sample_findings();
     let last = samples.iter().map(updated_ms).max().unwrap();
     let shift = now_ms - 3_600_000 - last;

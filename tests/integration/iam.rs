@@ -29,7 +29,7 @@ fn trust() -> Value {
 /// An account: users alice (in group ops, the managed policy attached, an inline policy, an
 /// access key, a console password) and bob (no credentials), group ops, the customer managed
 /// policy audit-read, role app-server, and the account alias.
-fn seed(moto: &Moto) -> aws_sdk_iam::Client {
+pub(crate) fn seed(moto: &Moto) -> aws_sdk_iam::Client {
     let iam = aws_sdk_iam::Client::new(&moto.sdk());
     runtime().block_on(async {
         iam.create_account_alias().account_alias("prod-main").send().await.unwrap();

@@ -32,7 +32,7 @@ pub fn sample_file() -> std::path::PathBuf {
     repo().join("examples/data/inspector/list-findings.json")
 }
 
-fn sample_findings() -> Vec<Value> {
+pub(crate) fn sample_findings() -> Vec<Value> {
     let body: Value = serde_json::from_str(&std::fs::read_to_string(sample_file()).unwrap()).unwrap();
     body["findings"].as_array().unwrap().clone()
 }
@@ -75,7 +75,7 @@ fn moto_post(moto: &Moto, path: &str, body: &Value) {
 }
 
 /// Queues one ListFindings result in moto.
-fn seed(moto: &Moto, findings: &[&Value]) {
+pub(crate) fn seed(moto: &Moto, findings: &[&Value]) {
     moto_post(moto, "/moto-api/static/inspector2/findings-results", &json!({ "results": [findings], "account_id": ACCOUNT, "region": "us-east-1" }));
 }
 

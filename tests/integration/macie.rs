@@ -29,7 +29,7 @@ pub fn sample_files() -> Vec<std::path::PathBuf> {
     v
 }
 
-fn sample_event(name: &str) -> Value {
+pub(crate) fn sample_event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(repo().join("examples/data/macie").join(name)).unwrap()).unwrap()
 }
 
@@ -71,7 +71,7 @@ fn queue_arn(url: &str) -> String {
     format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{}", url.rsplit('/').next().unwrap())
 }
 
-fn send(moto: &Moto, queue: &str, body: &str) {
+pub(crate) fn send(moto: &Moto, queue: &str, body: &str) {
     runtime().block_on(moto.sqs().send_message().queue_url(queue).message_body(body).send()).unwrap();
 }
 

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod all_sources;
 mod aws;
 mod bad_input;
 mod cloudtrail_lookup;

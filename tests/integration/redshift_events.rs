@@ -21,7 +21,7 @@ use crate::{
 /// Events of each source type and category, with messages as the Management Guide's event
 /// table words them, copied `copies` times at recent times: the copies share their
 /// milliseconds (three per millisecond), some on the 30-minute slice boundaries.
-fn recent_events(now: i64, copies: usize) -> Vec<RedshiftEvent> {
+pub(crate) fn recent_events(now: i64, copies: usize) -> Vec<RedshiftEvent> {
     let base = (now - 3 * 3600) / 1800 * 1800 * 1000;
     let mut out = Vec::new();
     for c in 0..copies {

@@ -19,7 +19,7 @@ use crate::common::{
 /// The first two samples (one ended, one ongoing) and `extra` ended copies with their own
 /// ids, moved to recent times, some copies sharing a start second; plus the ongoing one's
 /// later state (the third sample), moved the same way.
-fn recent_attacks(now: f64, extra: usize) -> (Vec<Value>, Value) {
+pub(crate) fn recent_attacks(now: f64, extra: usize) -> (Vec<Value>, Value) {
     let samples = sample_attacks();
     let shift = now - 7200.0 - samples[1]["StartTime"].as_f64().unwrap();
     let moved = |a: &Value| {

@@ -21,7 +21,7 @@ fn redshift_key() -> String {
 
 /// Uploads one object of each kind (and one of no kind) to a bucket that notifies `queue`;
 /// returns the CloudTrail records uploaded.
-fn upload(moto: &Moto, bucket: &str, queue: &str, flows: &str) -> usize {
+pub(crate) fn upload(moto: &Moto, bucket: &str, queue: &str, flows: &str) -> usize {
     moto.create_bucket(bucket);
     moto.notify_queue(bucket, queue);
     let root = sample_trail();

@@ -217,9 +217,7 @@ impl SourceSpec for InspectorConfig {
         if !(1..=100).contains(&self.page_size) {
             return Err(format!("page_size must be 1–100 (ListFindings' maxResults), got {}", self.page_size));
         }
-        if !(self.requests_per_second > 0.0) {
-            return Err(format!("requests_per_second must be above 0, got {}", self.requests_per_second));
-        }
+        api::check_rate(self.requests_per_second)?;
         if self.seen_retention_days == 0 {
             return Err("seen_retention_days must be at least 1".into());
         }
