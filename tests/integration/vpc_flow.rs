@@ -410,11 +410,13 @@ fn enriched_ocsf_rows_name_the_moto_instance_behind_the_address() {
 
 /// A long run refreshes the enrichment inventory once it is older than the TTL
 /// (`enrich_refresh_minutes`), and not before: an instance launched after the first sweep is
-/// known only after the refresh.
+/// known only after the refresh. Two handles on the one process-wide cache entry, with TTLs of
+/// an hour and of zero, stand for "within" and "past" the TTL without depending on how fast
+/// moto answers.
 #[test]
 fn the_inventory_is_refreshed_after_its_ttl_and_not_before() {
     use trawl::aws::{AuthConfig, AwsSession, AwsTarget};
-    use trawl::sources::vpc_flow::enrich::InventoryCache;
+    use trawl::sources::vpc_flow::enrich::{Inventory, InventoryCache};
     let moto = Moto::start();
     let first = launch(&moto, "web-1");
     let target = AwsTarget {
@@ -426,15 +428,18 @@ fn the_inventory_is_refreshed_after_its_ttl_and_not_before() {
     };
     let session = AwsSession::connect(&target).unwrap();
     // The cache is process-wide: a connector name of its own keeps other tests' entries apart.
-    let cache = InventoryCache { session, connector: "ttl-test".into(), ttl: std::time::Duration::from_secs(2), max_instances: 100 };
-    let knows = |inv: &trawl::sources::vpc_flow::enrich::Inventory, l: &Launched| inv.describe(l.private_ip.parse().unwrap()).is_some_and(|j| j.contains(&l.instance_id));
-    let inv = cache.get("us-east-1");
+    let with_ttl = |secs: u64| InventoryCache { session: session.clone(), connector: "ttl-test".into(), ttl: std::time::Duration::from_secs(secs), max_instances: 100 };
+    let (hour, zero) = (with_ttl(3600), with_ttl(0));
+    let knows = |inv: &Inventory, l: &Launched| inv.describe(l.private_ip.parse().unwrap()).is_some_and(|j| j.contains(&l.instance_id));
+    let inv = hour.get("us-east-1");
     assert!(knows(&inv, &first));
     let second = launch(&moto, "web-2");
-    let again = cache.get("us-east-1");
+    let again = hour.get("us-east-1");
     assert!(Arc::ptr_eq(&inv, &again), "within the TTL the cached inventory is used");
     assert!(!knows(&again, &second));
-    std::thread::sleep(std::time::Duration::from_millis(2100));
-    let fresh = cache.get("us-east-1");
-    assert!(knows(&fresh, &first) && knows(&fresh, &second), "after the TTL the sweep runs again and finds the new instance");
+    let fresh = zero.get("us-east-1");
+    assert!(!Arc::ptr_eq(&inv, &fresh), "past the TTL the sweep runs again");
+    assert!(knows(&fresh, &first) && knows(&fresh, &second), "and finds the new instance");
+    // The refreshed entry is what later lookups within the TTL get.
+    assert!(Arc::ptr_eq(&fresh, &hour.get("us-east-1")));
 }
