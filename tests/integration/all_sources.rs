@@ -17,7 +17,7 @@ use crate::{
         fake_shield::ShieldFake,
         fakes::{CloudTrailFake, LookupEvent},
         log_files, repo,
-        runs::{schema_check, stderr},
+        runs::{all_rows, schema_check, stderr},
         sample_trail,
     },
     vpc_flow::text_log,
@@ -147,7 +147,7 @@ path = "lake"
     // Every event is in the NDJSON output (the same CloudTrail record may arrive by several
     // sources here, so uids repeat across sources; each source's own tests check uniqueness)
     // and passes the strict schema check; the Parquet output has as many rows.
-    let rows = crate::inspector::events(&sc.path("out"));
+    let rows = all_rows(&sc.path("out"));
     assert_eq!(rows.len() as u64, s.counts.events_written);
     assert!(rows.iter().all(|r| r["metadata"]["uid"].is_string()), "every event has a metadata.uid");
     schema_check(rows.iter());

@@ -80,45 +80,10 @@ pub(crate) fn seed(moto: &Moto, findings: &[&Value]) {
 }
 
 fn config(moto: &Moto, connector_extra: &str, source_extra: &str, pipeline: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-{pipeline}
-[[connectors]]
-name = "findings-account"
-region = "us-east-1"
-endpoint_url = "{moto}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-{connector_extra}
-[[connectors.sources]]
-type = "inspector"
-requests_per_second = 50
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        moto = moto.url()
-    )
+    crate::common::runs::moto_config(moto, "findings-account", "us-east-1", connector_extra, &format!("type = \"inspector\"\nrequests_per_second = 50\n{source_extra}"), pipeline)
 }
 
-/// Every NDJSON event under `dir`, in file order.
-pub fn events(dir: &Path) -> Vec<Value> {
-    let mut files: Vec<_> = if dir.exists() {
-        walkdir::WalkDir::new(dir)
-            .into_iter()
-            .map(|e| e.unwrap().into_path())
-            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".json") && !p.components().any(|c| c.as_os_str() == ".tmp"))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    files.sort();
-    files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()).collect()
-}
+pub use crate::common::runs::{all_rows as events, stderr};
 
 /// `metadata.uid` → how many rows have it.
 pub fn uids(events: &[Value]) -> BTreeMap<String, usize> {
@@ -131,16 +96,10 @@ pub fn uids(events: &[Value]) -> BTreeMap<String, usize> {
 
 /// Every event passes the strict OCSF 1.1.0 check and carries the connector's name.
 pub fn schema_check(events: &[Value], connector: &str) {
-    let schema = trawl::ocsf::Schema::load(&repo().join("ocsf/schema-1.1.0")).unwrap();
+    crate::common::runs::schema_check(events);
     for e in events {
-        let v = schema.validate(e);
-        assert!(v.is_empty(), "{}: {}\n{e:#}", e["metadata"]["uid"], v.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"));
         assert_eq!(e["cloud"]["account"]["name"], connector);
     }
-}
-
-pub fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn sorted(v: impl Iterator<Item = String>) -> Vec<String> {

@@ -76,29 +76,8 @@ pub(crate) fn send(moto: &Moto, queue: &str, body: &str) {
 }
 
 fn config(moto: &Moto, queue: &str, connector_extra: &str, source_extra: &str) -> String {
-    format!(
-        r#"
-[state]
-dir = "state"
-[pipeline]
-workers = 2
-[[connectors]]
-name = "findings-account"
-region = "us-east-1"
-endpoint_url = "{m}"
-macie_sqs_url = "{queue}"
-auth = {{ type = "basic", access_key_id = "testing", secret_access_key = "testing" }}
-{connector_extra}
-[[connectors.sources]]
-type = "macie"
-wait_seconds = 1
-{source_extra}
-[[outputs]]
-type = "ndjson"
-path = "out"
-"#,
-        m = moto.url()
-    )
+    let connector = format!("macie_sqs_url = \"{queue}\"\n{connector_extra}");
+    crate::common::runs::moto_config(moto, "findings-account", "us-east-1", &connector, &format!("type = \"macie\"\nwait_seconds = 1\n{source_extra}"), "")
 }
 
 /// The sensitive data finding direct, twice, and once more through SNS (one row); the policy

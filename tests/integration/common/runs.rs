@@ -15,23 +15,30 @@ use serde_json::Value;
 
 use super::{Scratch, aws::Moto};
 
-/// Every NDJSON row under `dir` (staged files under `.tmp` excluded), keyed by `key`; panics
-/// on a duplicate. Empty when `dir` does not exist.
+/// Every NDJSON row under `dir` (staged files under `.tmp` excluded), file by file in name
+/// order, duplicates kept. Empty when `dir` does not exist.
+pub fn all_rows(dir: &Path) -> Vec<Value> {
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let mut files: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".json") && !p.components().any(|c| c.as_os_str() == ".tmp"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).collect::<Vec<Value>>())
+        .collect()
+}
+
+/// Every NDJSON row under `dir`, keyed by `key`; panics on a duplicate.
 pub fn rows_by(dir: &Path, key: impl Fn(&Value) -> String) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    if !dir.exists() {
-        return out;
-    }
-    for f in walkdir::WalkDir::new(dir).into_iter().map(|e| e.unwrap()) {
-        let p = f.path();
-        if !f.file_type().is_file() || !p.to_string_lossy().ends_with(".json") || p.components().any(|c| c.as_os_str() == ".tmp") {
-            continue;
-        }
-        for line in std::fs::read_to_string(p).unwrap().lines() {
-            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            let k = key(&v);
-            assert!(out.insert(k.clone(), v).is_none(), "{k} written twice");
-        }
+    for v in all_rows(dir) {
+        let k = key(&v);
+        assert!(out.insert(k.clone(), v).is_none(), "{k} written twice");
     }
     out
 }
