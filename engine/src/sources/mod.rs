@@ -214,7 +214,7 @@ macro_rules! sources {
 sources! {
     "cloudtrail_files" => CloudtrailFiles(cloudtrail_files::CloudTrailFilesConfig): "CloudTrail log files in a local directory tree",
     "cloudtrail_s3" => CloudtrailS3(cloudtrail_s3::CloudTrailS3Config): "a CloudTrail trail bucket in S3, for a range of days",
-    "sqs" => Sqs(sqs::SqsConfig): "CloudTrail log objects announced by S3 notifications on an SQS queue",
+    "sqs" => Sqs(sqs::SqsConfig): "log objects (CloudTrail, Redshift audit, VPC Flow) announced by S3 notifications on an SQS queue, each read as its kind",
     #[cfg(feature = "cloudtrail")]
     "cloudtrail_lookup" => CloudtrailLookup(cloudtrail_lookup::CloudTrailLookupConfig): "CloudTrail management events through the LookupEvents API (90 days)",
     "vpc_flow" => VpcFlow(vpc_flow::VpcFlowConfig): "VPC Flow Logs in S3 (text or Parquet, either layout), enriched with the EC2 instances behind the addresses",
@@ -292,8 +292,22 @@ impl SourceConfig {
 pub fn help() -> String {
     let width = SOURCE_TYPES.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
     let mut s = String::from("Source types (`type = ...` in [[connectors.sources]]):\n");
+    // Wrapped here with a hanging indent, short of clap's 100 columns, so clap keeps the lines.
+    let room = 96 - width - 4;
     for (t, about) in SOURCE_TYPES {
-        s.push_str(&format!("  {t:width$}  {about}\n"));
+        let mut line = String::new();
+        let mut first = true;
+        for word in about.split(' ') {
+            if !line.is_empty() && line.len() + 1 + word.len() > room {
+                s.push_str(&format!("  {:width$}  {line}\n", if first { t } else { "" }));
+                (line, first) = (String::new(), false);
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        s.push_str(&format!("  {:width$}  {line}\n", if first { t } else { "" }));
     }
     s
 }
@@ -323,7 +337,9 @@ mod tests {
         for (t, about) in SOURCE_TYPES {
             let c: SourceConfig = toml::from_str(&format!("type = \"{t}\"\n{}", minimal(t))).unwrap_or_else(|e| panic!("{t}: {e}"));
             assert_eq!(c.kind(), *t);
-            assert!(help().contains(about));
+            // `help` wraps the text; its words, in order, are the description.
+            let words = help().split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(words.contains(&format!("{t} {about}")), "{t}");
         }
         let e = toml::from_str::<SourceConfig>("type = \"cloudtrail_file\"").unwrap_err().to_string();
         assert!(e.contains("cloudtrail_files"), "an unknown type lists the known ones: {e}");
