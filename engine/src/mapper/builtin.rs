@@ -20,3 +20,20 @@ pub const BUILTIN_MAPPERS: &[(&str, &[u8])] = &[
 pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {
     BUILTIN_MAPPERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
 }
+
+/// `(sha256 of the module, size of the code, zstd-compressed code)` of each standard mapper,
+/// precompiled for the build host by `engine/build.rs`. Empty when cross-compiled.
+const PRECOMPILED: &[(&str, usize, &[u8])] = include!(concat!(env!("OUT_DIR"), "/precompiled.rs"));
+
+/// The machine code precompiled at build time for the module with this sha256 (hex), if any:
+/// input for `Module::deserialize`, which checks that it fits the running engine.
+pub(crate) fn precompiled(sha256_hex: &str) -> Option<Vec<u8>> {
+    let (_, size, packed) = PRECOMPILED.iter().find(|(digest, _, _)| *digest == sha256_hex)?;
+    match zstd::bulk::decompress(packed, *size) {
+        Ok(code) => Some(code),
+        Err(e) => {
+            tracing::warn!("the precompiled code of a standard mapper does not decompress ({e}); compiling it instead");
+            None
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! compiled into the host, for tests and benchmarks.
 
 mod builtin;
+mod engine_config;
 mod isolate;
 mod native;
 mod output;

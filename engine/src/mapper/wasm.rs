@@ -1,7 +1,8 @@
 //! The wasmtime host for ABI v1 mapper modules.
 //!
 //! One [`Engine`] per process (epoch interruption on, a ticker thread advancing the epoch);
-//! each module compiled once and cached on disk keyed by its sha256 and the engine's
+//! the standard mappers' machine code precompiled at build time (`engine/build.rs`), any
+//! other module compiled once and cached on disk keyed by its sha256 and the engine's
 //! compatibility hash; a fresh [`Store`] and instance per batch from an [`InstancePre`], so no
 //! state leaks between batches and a trapped instance is never reused.
 //!
@@ -21,7 +22,7 @@ use std::{
 
 use sha2::{Digest, Sha256};
 use trawl_guest_sdk::{Manifest, abi, runtime::ipc_encode};
-use wasmtime::{Caller, Config, Engine, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Caller, Engine, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
 
 use super::{BatchMapper, MappedBatch, MapperError, output};
 use crate::batch::RawBatch;
@@ -100,11 +101,7 @@ fn engine(limits: &MapperLimits) -> &'static Engine {
     let fuel = limits.fuel.is_some();
     let inline = limits.inline;
     ENGINES[fuel as usize * 2 + inline as usize].get_or_init(|| {
-        let mut cfg = Config::new();
-        cfg.consume_fuel(fuel);
-        cfg.epoch_interruption(true);
-        cfg.compiler_inlining(if inline { wasmtime::Inlining::Yes } else { wasmtime::Inlining::No });
-        cfg.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let mut cfg = super::engine_config::mapper_compile_config(fuel, inline);
         // `TRAWL_WASM_PERFMAP=1` writes /tmp/perf-<pid>.map so `perf report` names the
         // mapper's own functions instead of showing anonymous JIT addresses.
         if std::env::var_os("TRAWL_WASM_PERFMAP").is_some_and(|v| v != "0") {
@@ -221,7 +218,7 @@ impl WasmMapper {
         if bytes[4..8] != [1, 0, 0, 0] {
             return Err(fail("a WebAssembly component or unknown binary version; trawl loads core modules (ABI v1)".into()));
         }
-        let module = compile_cached(engine(&limits), bytes, cache_dir).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
+        let module = compile_cached(engine(&limits), bytes, cache_dir, limits.fuel.is_none() && !limits.inline).map_err(|e| fail(format!("cannot compile: {e:#}")))?;
 
         let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
         let missing: Vec<&str> = REQUIRED_EXPORTS.iter().copied().filter(|r| !exports.iter().any(|e| e == r)).collect();
@@ -432,11 +429,22 @@ fn result_payload(buf: &[u8]) -> Result<&[u8], String> {
     }
 }
 
-fn compile_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> wasmtime::Result<Module> {
+fn compile_cached(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>, default_settings: bool) -> wasmtime::Result<Module> {
+    let digest = hex::encode(Sha256::digest(bytes));
+    // A standard mapper's code was compiled at build time with the default settings.
+    if let Some(code) = default_settings.then(|| super::builtin::precompiled(&digest)).flatten() {
+        // SAFETY: the code is what wasmtime's `precompile_module` produced for this module in
+        // the build script, embedded in this binary; `deserialize` checks its header against
+        // this engine (version, settings, CPU features) and refuses a mismatch.
+        match unsafe { Module::deserialize(engine, &code) } {
+            Ok(m) => return Ok(m),
+            Err(e) => tracing::debug!(error = %e, "the precompiled code of the module does not fit this engine; compiling it"),
+        }
+    }
     let Some(dir) = cache_dir else { return Module::from_binary(engine, bytes) };
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let path: PathBuf = dir.join(format!("{}-{:016x}.cwasm", hex::encode(Sha256::digest(bytes)), h.finish()));
+    let path: PathBuf = dir.join(format!("{digest}-{:016x}.cwasm", h.finish()));
     if path.exists() {
         // SAFETY: the file is one this function wrote (named by the module's sha256 and the
         // engine's compatibility hash); wasmtime checks the header and refuses a mismatch.
@@ -583,4 +591,41 @@ fn guest_str(c: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> String {
     let data = mem.data(&*c);
     let (p, l) = (ptr as u32 as usize, (len as u32 as usize).min(64 * 1024));
     data.get(p..p + l).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapper::{BUILTIN_MAPPERS, builtin, builtin_wasm};
+
+    fn precompiled_code(bytes: &[u8]) -> Option<Vec<u8>> {
+        builtin::precompiled(&hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// The build script precompiled every standard mapper for this machine, and the code fits
+    /// the engine runs use by default: a first run on a fresh state dir compiles nothing.
+    #[test]
+    fn every_standard_mapper_has_precompiled_code_that_fits_the_default_engine() {
+        let engine = engine(&MapperLimits::default());
+        for (name, bytes) in BUILTIN_MAPPERS {
+            let code = precompiled_code(bytes).unwrap_or_else(|| panic!("{name}: no precompiled code (was the binary built with TRAWL_PRECOMPILE=0?)"));
+            // SAFETY: code the build script produced with wasmtime for this module.
+            let module = unsafe { Module::deserialize(engine, &code) }.unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            assert!(module.exports().any(|e| e.name() == "trawl_map_batch"), "{name}");
+        }
+    }
+
+    /// Code compiled with other settings is refused by the compatibility check, and the module
+    /// is compiled instead.
+    #[test]
+    fn precompiled_code_that_does_not_fit_the_engine_falls_back_to_compiling() {
+        let fuel = MapperLimits { fuel: Some(1 << 40), ..Default::default() };
+        let bytes = builtin_wasm("passthrough").expect("embedded");
+        let code = precompiled_code(bytes).expect("precompiled");
+        // SAFETY: as above; the check refuses it before anything runs.
+        let refused = unsafe { Module::deserialize(engine(&fuel), &code) }.err().expect("the fuel engine refuses code compiled without fuel");
+        assert!(format!("{refused:#}").contains("fuel"), "{refused:#}");
+        let module = compile_cached(engine(&fuel), bytes, None, true).expect("compiles instead");
+        assert!(module.exports().any(|e| e.name() == "trawl_map_batch"));
+    }
 }
