@@ -49,12 +49,12 @@ def measure(cmd, env=None, cpus=None):
     return wall, ru.ru_maxrss / 1024.0, out.decode()
 
 
-def corpus(bench_bin, work, n):
-    d = os.path.join(work, "corpus-%d" % n)
+def corpus(bench_bin, work, n, shape="mixed"):
+    d = os.path.join(work, "corpus-%d" % n if shape == "mixed" else "corpus-%s-%d" % (shape, n))
     meta = d + ".json"
     if not os.path.exists(meta):
         shutil.rmtree(d, ignore_errors=True)
-        out = subprocess.run([bench_bin, "gen", "--records", str(n), "--out", d], check=True, capture_output=True).stdout
+        out = subprocess.run([bench_bin, "gen", "--records", str(n), "--shape", shape, "--out", d], check=True, capture_output=True).stdout
         open(meta, "wb").write(out)
     return d, json.load(open(meta))
 
@@ -327,36 +327,15 @@ def bench_vpc(a, trawl, bench, work, py, threads):
     return {"corpus": meta, "enriched": bool(endpoint), "rows": rows, "ten_x": big, "ratios": ratios}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--profile", default="release", help="cargo profile to build (release; dev for smoke tests)")
-    ap.add_argument("--small", action="store_true", help="2,000 records, dev build: runs in seconds")
-    ap.add_argument("--no-duckdb", action="store_true")
-    ap.add_argument("--no-10x", action="store_true", help="skip the 10x-input memory run")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported (default 3)")
-    ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--no-vpc", action="store_true", help="skip the VPC Flow Logs corpus")
-    ap.add_argument("--vpc-records", type=int, default=1_000_000, help="VPC Flow corpus size (the issue's full size: 10000000)")
-    a = ap.parse_args()
-    if a.small:
-        a.records, a.profile, a.repeat, a.vpc_records = 2000, "dev", 1, 5000
-    threads = [int(t) for t in a.threads.split(",")]
-
-    print("building (%s profile) ..." % a.profile, file=sys.stderr)
-    sh(["cargo", "build", "-q", "--profile", a.profile, "-p", "trawl", "-p", "trawl-bench"], cwd=ROOT)
-    tdir = os.path.join(ROOT, "target", "debug" if a.profile == "dev" else a.profile)
-    trawl, bench = os.path.join(tdir, "trawl"), os.path.join(tdir, "trawl-bench")
-    work = os.path.join(ROOT, "target", "bench")
-    os.makedirs(work, exist_ok=True)
-    cdir, meta = corpus(bench, work, a.records)
+def bench_cloudtrail(a, trawl, bench, work, py, threads, shape):
+    """CloudTrail: trawl, the native mapper, the floor, a naive parse and DuckDB on one corpus of
+    `shape`, at each thread count; the mapper alone; trawl's peak RSS at 1x and 10x."""
+    cdir, meta = corpus(bench, work, a.records, shape)
     n, mb = meta["records"], meta["uncompressed_bytes"] / 1e6
-    py = None if a.no_duckdb else duckdb_python(work)
 
     # Warm the compile cache so timed runs load the module from it.
     for t in threads:
-        measure([trawl, "run", "-q", "--config", trawl_config(work, "trawl-%d" % t, cdir, t)])
+        measure([trawl, "run", "-q", "--config", trawl_config(work, "trawl-%s-%d" % (shape, t), cdir, t)])
 
     rows = []
 
@@ -364,20 +343,20 @@ def main():
         runs = {"trawl": [], "native": [], "floor": [], "parse": [], "duckdb": []}
         counts = {}
         for _ in range(a.repeat):  # interleaved, so a slow spell of the machine hits every system alike
-            cfg = trawl_config(work, "trawl-%d" % t, cdir, t)
-            summary = os.path.join(work, "summary-%d.json" % t)
+            cfg = trawl_config(work, "trawl-%s-%d" % (shape, t), cdir, t)
+            summary = os.path.join(work, "summary-%s-%d.json" % (shape, t))
             wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg, "--summary-json", summary], cpus=t)
             s = json.load(open(summary))
             assert s["records_written"] == n, s
             runs["trawl"].append((wall, rss))
-            wall, rss, _ = measure([bench, "native", "--config", trawl_config(work, "trawl-%d" % t, cdir, t), "--workers", str(t)], cpus=t)
+            wall, rss, _ = measure([bench, "native", "--config", trawl_config(work, "trawl-%s-%d" % (shape, t), cdir, t), "--workers", str(t)], cpus=t)
             runs["native"].append((wall, rss))
             for name, cmd in (("floor", "floor"), ("parse", "value-parse")):
                 wall, rss, out = measure([bench, cmd, cdir, "--threads", str(t)], cpus=t)
                 runs[name].append((wall, rss))
                 counts[name] = json.loads(out)["records"]
             if py:
-                sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=os.path.join(work, "duckdb-%d.parquet" % t))
+                sql = DUCKDB_SQL.format(threads=t, glob=os.path.join(cdir, "**", "*.json.gz"), out=os.path.join(work, "duckdb-%s-%d.parquet" % (shape, t)))
                 wall, rss, counts["duckdb"] = run_duckdb(py, sql, t)
                 runs["duckdb"].append((wall, rss))
         add_row(rows, "trawl", t, runs["trawl"], n, mb)
@@ -423,22 +402,54 @@ def main():
 
     big = None
     if not a.no_10x:
-        cdir10, meta10 = corpus(bench, work, a.records * 10)
+        cdir10, meta10 = corpus(bench, work, a.records * 10, shape)
         t = max(threads)
-        cfg = trawl_config(work, "trawl-10x", cdir10, t)
+        cfg = trawl_config(work, "trawl-10x-" + shape, cdir10, t)
         measure([trawl, "run", "-q", "--config", cfg], cpus=t)  # warm the cache
-        cfg = trawl_config(work, "trawl-10x", cdir10, t)
+        cfg = trawl_config(work, "trawl-10x-" + shape, cdir10, t)
         wall, rss, _ = measure([trawl, "run", "-q", "--config", cfg], cpus=t)
         big = ten_x(rows, t, meta10["records"], wall, rss)
 
     ratios = ratios_of(rows, threads, big, ["duckdb", "floor", "parse"])
-    print_table("corpus: %d records, %.1f MB uncompressed (%s)" % (n, mb, cdir), rows, big, ratios)
+    print_table("CloudTrail corpus (%s): %d records, %.1f MB uncompressed (%s)" % (shape, n, mb, cdir), rows, big, ratios)
     for label, m in (("mapper alone", mapper), ("  with mapper_inline", mapper.get("inline"))):
         if m:
             print("%s (%d records): wasm %.0f rec/s, native %.0f rec/s, wasm/native %.2fx; compile %.0f ms (peak RSS %.0f MiB), load from cache %.2f ms, instance setup %.1f us/batch"
                   % (label, m["records"], m["wasm_records_per_s"], m["native_records_per_s"], m["wasm_over_native"],
                      m["compile_ms"], m["peak_rss_mib"], m["cached_load_ms"], m["setup_us"]))
-    result = {"corpus": meta, "profile": a.profile, "rows": rows, "ten_x": big, "ratios": ratios, "mapper": mapper}
+    return {"shape": shape, "corpus": meta, "rows": rows, "ten_x": big, "ratios": ratios, "mapper": mapper}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--shapes", default="mixed,lean", help="CloudTrail corpus shapes (bench gen --shape): mixed, lean")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--profile", default="release", help="cargo profile to build (release; dev for smoke tests)")
+    ap.add_argument("--small", action="store_true", help="2,000 records, dev build: runs in seconds")
+    ap.add_argument("--no-duckdb", action="store_true")
+    ap.add_argument("--no-10x", action="store_true", help="skip the 10x-input memory run")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the fastest is reported (default 3)")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--no-vpc", action="store_true", help="skip the VPC Flow Logs corpus")
+    ap.add_argument("--vpc-records", type=int, default=1_000_000, help="VPC Flow corpus size (the issue's full size: 10000000)")
+    a = ap.parse_args()
+    if a.small:
+        a.records, a.profile, a.repeat, a.vpc_records = 2000, "dev", 1, 5000
+    threads = [int(t) for t in a.threads.split(",")]
+
+    print("building (%s profile) ..." % a.profile, file=sys.stderr)
+    sh(["cargo", "build", "-q", "--profile", a.profile, "-p", "trawl", "-p", "trawl-bench"], cwd=ROOT)
+    tdir = os.path.join(ROOT, "target", "debug" if a.profile == "dev" else a.profile)
+    trawl, bench = os.path.join(tdir, "trawl"), os.path.join(tdir, "trawl-bench")
+    work = os.path.join(ROOT, "target", "bench")
+    os.makedirs(work, exist_ok=True)
+    py = None if a.no_duckdb else duckdb_python(work)
+    result = {"profile": a.profile, "cloudtrail": [bench_cloudtrail(a, trawl, bench, work, py, threads, shape) for shape in a.shapes.split(",")]}
+    first = json.loads(measure([bench, "first-load"], cpus=1)[2].strip().splitlines()[-1])
+    print("\nfirst run: the %d standard mappers' machine code ready in %.0f ms on a fresh state dir (%s)"
+          % (len(first["mappers"]), first["total_ms"], ", ".join("%s %.0f ms" % (k, v) for k, v in first["mappers"].items())))
+    result["first_load"] = first
     if not a.no_vpc:
         result["vpc_flow"] = bench_vpc(a, trawl, bench, work, py, threads)
     if a.json:

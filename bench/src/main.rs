@@ -38,6 +38,11 @@ enum Cmd {
         records: u64,
         #[arg(long, default_value_t = 1000)]
         records_per_file: u64,
+        /// `mixed`: ~1.2 kB records, 40% data events (S3, Lambda), 8% errors. `lean`: ~0.9 kB
+        /// records, 10% data events, 25% errors, half without tlsDetails: a trail of mostly
+        /// management calls, many denied.
+        #[arg(long, default_value = "mixed", value_parser = ["mixed", "lean"])]
+        shape: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -88,6 +93,9 @@ enum Cmd {
         #[arg(long)]
         inline: bool,
     },
+    /// Loads every standard mapper as a first run on a fresh state dir does (an empty compile
+    /// cache): how long until each one's machine code is ready.
+    FirstLoad,
     /// Runs the trawl pipeline with the mapper compiled natively.
     Native {
         #[arg(long)]
@@ -102,7 +110,7 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
-        Cmd::Gen { records, records_per_file, out } => generate(records, records_per_file, &out),
+        Cmd::Gen { records, records_per_file, shape, out } => generate(records, records_per_file, shape == "lean", &out),
         Cmd::GenVpc { records, records_per_file, interfaces, out } => generate_vpc(records, records_per_file, interfaces.as_deref(), &out),
         Cmd::Floor { dir, threads } => per_file(&dir, threads, floor),
         Cmd::ValueParse { dir, threads } => per_file(&dir, threads, value_parse),
@@ -110,6 +118,7 @@ fn main() -> anyhow::Result<()> {
             let limits = trawl::mapper::MapperLimits { inline, ..Default::default() };
             mapper_costs(&dir, batches, wasm.as_deref(), only.as_deref(), rounds, limits)
         }
+        Cmd::FirstLoad => first_load(),
         Cmd::Native { config, workers, mapper } => {
             let cfg = trawl::config::Config::load(&config)?;
             let mapper: Arc<dyn trawl::mapper::BatchMapper> = match mapper.as_str() {
@@ -222,6 +231,23 @@ fn mapper_costs(dir: &Path, max_batches: usize, module: Option<&Path>, only: Opt
     Ok(())
 }
 
+fn first_load() -> anyhow::Result<()> {
+    use trawl::mapper::{BUILTIN_MAPPERS, MapperLimits, WasmMapper};
+    let cache = std::env::temp_dir().join(format!("trawl-bench-first-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let mut each = serde_json::Map::new();
+    let all = Instant::now();
+    for (name, bytes) in BUILTIN_MAPPERS {
+        let t = Instant::now();
+        WasmMapper::load(bytes, &format!("builtin:{name}"), Some(&cache), &serde_json::Value::Null, MapperLimits::default())?;
+        each.insert(name.to_string(), json!(t.elapsed().as_secs_f64() * 1e3));
+    }
+    let total_ms = all.elapsed().as_secs_f64() * 1e3;
+    let _ = std::fs::remove_dir_all(&cache);
+    println!("{}", json!({"total_ms": total_ms, "mappers": each}));
+    Ok(())
+}
+
 /// xorshift64*: deterministic, fast, good enough for picking fields.
 struct Rng(u64);
 
@@ -256,10 +282,12 @@ fn identity(rng: &mut Rng) -> serde_json::Value {
     }
 }
 
-fn record(rng: &mut Rng, n: u64, day: u64) -> serde_json::Value {
+fn record(rng: &mut Rng, n: u64, day: u64, lean: bool) -> serde_json::Value {
     let time = format!("2024-01-{:02}T{:02}:{:02}:{:02}Z", day, rng.below(24), rng.below(60), rng.below(60));
     let id = identity(rng);
+    // lean: data events 2 in 20 (S3 only), errors 1 in 4.
     let kind = rng.below(20);
+    let kind = if lean && (2..8).contains(&kind) { 9 + kind } else { kind };
     let mut r = if kind < 6 {
         // S3 data event.
         let key = format!("data/{}/part-{:05}.parquet", rng.below(1000), rng.below(100_000));
@@ -296,15 +324,24 @@ fn record(rng: &mut Rng, n: u64, day: u64) -> serde_json::Value {
     o.insert("eventID".into(), json!(format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", n, rng.below(65536), rng.below(4096), rng.below(65536), rng.next() & 0xffff_ffff_ffff)));
     o.insert("eventType".into(), o.get("eventType").cloned().unwrap_or(json!("AwsApiCall")));
     o.insert("recipientAccountId".into(), json!(ACCOUNT));
-    if rng.below(12) == 0 {
-        o.insert("errorCode".into(), json!("AccessDenied"));
-        o.insert("errorMessage".into(), json!("User is not authorized to perform this operation because no identity-based policy allows it"));
+    if rng.below(if lean { 4 } else { 12 }) == 0 {
+        let (code, message) = if lean {
+            *rng.pick(&[("AccessDenied", "User is not authorized to perform this operation"), ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
+                ("ThrottlingException", "Rate exceeded"), ("NoSuchEntityException", "The role with name role-7 cannot be found."), ("InvalidParameterValueException", "Invalid value")])
+        } else {
+            ("AccessDenied", "User is not authorized to perform this operation because no identity-based policy allows it")
+        };
+        o.insert("errorCode".into(), json!(code));
+        o.insert("errorMessage".into(), json!(message));
+    }
+    if lean && rng.below(2) == 0 {
+        return r;
     }
     o.insert("tlsDetails".into(), json!({"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"service.us-east-1.amazonaws.com"}));
     r
 }
 
-fn generate(records: u64, per_file: u64, out: &Path) -> anyhow::Result<()> {
+fn generate(records: u64, per_file: u64, lean: bool, out: &Path) -> anyhow::Result<()> {
     let mut rng = Rng(0x5EED_CAFE_F00D_1234);
     let (mut n, mut file, mut raw_bytes) = (0u64, 0u64, 0u64);
     while n < records {
@@ -312,7 +349,7 @@ fn generate(records: u64, per_file: u64, out: &Path) -> anyhow::Result<()> {
         let dir = out.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/01/{day:02}"));
         std::fs::create_dir_all(&dir)?;
         let count = per_file.min(records - n);
-        let recs: Vec<serde_json::Value> = (0..count).map(|i| record(&mut rng, n + i, day)).collect();
+        let recs: Vec<serde_json::Value> = (0..count).map(|i| record(&mut rng, n + i, day, lean)).collect();
         let body = serde_json::to_vec(&json!({ "Records": recs }))?;
         raw_bytes += body.len() as u64;
         let path = dir.join(format!("{ACCOUNT}_CloudTrail_us-east-1_202401{day:02}T{:04}Z_{file:016x}.json.gz", file % 2400));

@@ -37,6 +37,18 @@ impl ColumnsBuilder {
         event.serialize(RowSer(&mut self.root)).map_err(|e| e.0)
     }
 
+    /// Rows pushed so far.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.root.len
+    }
+
+    /// Drops every row after the first `len` (the events of a record the mapper rejected
+    /// after emitting them).
+    pub fn truncate(&mut self, len: usize) {
+        self.root.truncate(len);
+    }
+
     /// The rows pushed so far as a record batch of the fields' schema.
     pub fn finish(self) -> Result<RecordBatch, String> {
         let columns = self.root.children.into_iter().zip(self.fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
@@ -85,6 +97,15 @@ impl StructCol {
         }
         self.nulls.append_null();
         self.len += 1;
+    }
+
+    /// Also cuts children that a failed push left longer than the struct.
+    fn truncate(&mut self, len: usize) {
+        for c in &mut self.children {
+            c.truncate(len);
+        }
+        self.nulls.truncate(len);
+        self.len = self.len.min(len);
     }
 }
 
@@ -561,6 +582,48 @@ impl ser::SerializeStruct for FieldsSer<'_> {
 }
 
 impl Col {
+    /// Keeps the first `len` values (and, under a list or map, only the items they hold).
+    fn truncate(&mut self, len: usize) {
+        match self {
+            Col::Bool(v, n) => {
+                v.truncate(len);
+                n.truncate(len);
+            }
+            Col::I32(v, n) => {
+                v.truncate(len);
+                n.truncate(len);
+            }
+            Col::I64(v, n) | Col::TimestampMs(v, n) => {
+                v.truncate(len);
+                n.truncate(len);
+            }
+            Col::U64(v, n) => {
+                v.truncate(len);
+                n.truncate(len);
+            }
+            Col::Str { offsets, data, nulls } => {
+                offsets.truncate(len + 1);
+                let end = *offsets.last().expect("starts at 0") as usize;
+                data.truncate(end);
+                nulls.truncate(len);
+            }
+            Col::Struct(s) => s.truncate(len),
+            Col::List { offsets, item, nulls } => {
+                offsets.truncate(len + 1);
+                let end = *offsets.last().expect("starts at 0") as usize;
+                item.truncate(end);
+                nulls.truncate(len);
+            }
+            Col::Map { offsets, keys, values, nulls } => {
+                offsets.truncate(len + 1);
+                let end = *offsets.last().expect("starts at 0") as usize;
+                keys.truncate(end);
+                values.truncate(end);
+                nulls.truncate(len);
+            }
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Col::Bool(v, _) => v.len(),
@@ -658,9 +721,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn api_activity_and_authentication_match_serde_arrow() {
-        let api: Vec<ApiActivity> = (0..7)
+    fn api_events() -> Vec<ApiActivity> {
+        (0..7)
             .map(|n| ApiActivity {
                 time: 1_700_000_000_000 + n as i64,
                 time_dt: (n % 2 == 0).then_some(1_700_000_000_000 + n as i64),
@@ -688,13 +750,46 @@ mod tests {
                 unmapped: (n == 5).then(|| [("a".to_string(), "1".to_string()), ("b".to_string(), "x\"y".to_string())].into_iter().collect()),
                 ..Default::default()
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn api_activity_and_authentication_match_serde_arrow() {
+        let api = api_events();
         same_as_serde_arrow(&api);
         let auth: Vec<Authentication> =
             (0..4).map(|n| Authentication { user: user(n), is_mfa: (n > 1).then_some(n == 2), actor: None, ..Default::default() }).collect();
         same_as_serde_arrow(&auth);
         same_as_serde_arrow(&[RawEvent { raw: "{}".into(), record_index: 7, ..Default::default() }]);
         same_as_serde_arrow::<ApiActivity>(&[]);
+    }
+
+    /// Rows cut off (a rejected record's events) leave no trace in any column: lists of
+    /// structs, maps, nested nulls. Rows 2 and 5 are pushed, cut and pushed again as others.
+    #[test]
+    fn truncated_rows_leave_nothing_behind() {
+        let api = api_events();
+        let fields = ApiActivity::fields().unwrap();
+        let mut b = ColumnsBuilder::for_fields(&fields).unwrap();
+        let keep = [0, 1, 3, 4, 6];
+        for (i, e) in api.iter().enumerate() {
+            if !keep.contains(&i) {
+                continue;
+            }
+            b.push(e).unwrap();
+            // The event after it, pushed and taken back.
+            let pushed = b.len();
+            b.push(&api[(i + 2) % api.len()]).unwrap();
+            b.push(&api[5]).unwrap();
+            b.truncate(pushed);
+            assert_eq!(b.len(), pushed);
+        }
+        let kept: Vec<ApiActivity> = keep.iter().map(|&i| api[i].clone()).collect();
+        let expected = serde_arrow::to_record_batch(&fields, &kept).unwrap();
+        let got = b.finish().unwrap();
+        for (i, (g, e)) in got.columns().iter().zip(expected.columns()).enumerate() {
+            assert_eq!(g.to_data(), e.to_data(), "column {}", fields[i].name());
+        }
     }
 
     /// The classes of the VPC Flow Logs and Redshift mappers, with lists of structs

@@ -187,21 +187,34 @@ pub trait Mapper: Sized {
 }
 
 /// Collects the events of one batch, one buffer per class.
+///
+/// `Emitter::default()` keeps the events themselves (for [`Emitter::take`] in tests); the
+/// runtime's emitter writes each event into its class's Arrow columns as it is emitted, while
+/// its strings are still in cache, instead of keeping a vector of events (each moved again as
+/// the vector grows) to convert at the end.
 #[derive(Default)]
 pub struct Emitter {
     buffers: Vec<Box<dyn ClassBuffer>>,
     by_class: HashMap<i32, usize>,
     row: u32,
     emitted: u32,
+    columnar: bool,
 }
 
 impl Emitter {
+    /// An emitter that builds the columns as events arrive (what the runtime uses).
+    pub(crate) fn columnar() -> Self {
+        Self { columnar: true, ..Self::default() }
+    }
+
     /// Emits one event for the current record.
     pub fn emit<T: OcsfEvent>(&mut self, event: T) {
         let idx = match self.by_class.get(&T::CLASS_UID) {
             Some(&i) => i,
             None => {
-                self.buffers.push(Box::new(TypedBuffer::<T> { rows: Vec::new(), row_ids: Vec::new() }));
+                let fields = T::fields();
+                let columns = if self.columnar { fields.as_ref().ok().and_then(|f| crate::columns::ColumnsBuilder::for_fields(f)) } else { None };
+                self.buffers.push(Box::new(TypedBuffer::<T> { rows: Vec::new(), columns, fields, row_ids: Vec::new(), failed: None }));
                 self.by_class.insert(T::CLASS_UID, self.buffers.len() - 1);
                 self.buffers.len() - 1
             }
@@ -210,7 +223,16 @@ impl Emitter {
             .as_any()
             .downcast_mut::<TypedBuffer<T>>()
             .expect("two event types declare the same CLASS_UID");
-        buf.rows.push(event);
+        match &mut buf.columns {
+            Some(columns) => {
+                if buf.failed.is_none()
+                    && let Err(e) = columns.push(&event)
+                {
+                    buf.failed = Some((self.row, format!("input row {}: {e}", self.row)));
+                }
+            }
+            None => buf.rows.push(event),
+        }
         buf.row_ids.push(self.row);
         self.emitted += 1;
     }
@@ -256,8 +278,14 @@ trait ClassBuffer {
 }
 
 struct TypedBuffer<T> {
+    /// The events, when they are kept (tests) or the positional builder cannot take them.
     rows: Vec<T>,
+    /// The events' columns, built as they are emitted.
+    columns: Option<crate::columns::ColumnsBuilder>,
+    fields: Result<Vec<FieldRef>, String>,
     row_ids: Vec<u32>,
+    /// The first event the columns could not take: the batch fails unless its row is rolled back.
+    failed: Option<(u32, String)>,
 }
 
 impl<T: OcsfEvent> ClassBuffer for TypedBuffer<T> {
@@ -268,21 +296,34 @@ impl<T: OcsfEvent> ClassBuffer for TypedBuffer<T> {
     fn rollback(&mut self, row: u32) {
         while self.row_ids.last() == Some(&row) {
             self.row_ids.pop();
-            self.rows.pop();
+        }
+        match &mut self.columns {
+            Some(columns) => {
+                if self.failed.as_ref().is_some_and(|(r, _)| *r == row) {
+                    self.failed = None;
+                }
+                // One row per event kept; this also cuts what a failed push left half written.
+                columns.truncate(self.row_ids.len());
+            }
+            None => self.rows.truncate(self.row_ids.len()),
         }
     }
 
     fn finish(self: Box<Self>) -> Result<RecordBatch, String> {
-        let fields = T::fields()?;
-        let events = match crate::columns::ColumnsBuilder::for_fields(&fields) {
-            Some(mut columns) => {
-                for (event, row) in self.rows.iter().zip(&self.row_ids) {
-                    columns.push(event).map_err(|e| format!("input row {row}: {e}"))?;
+        let fields = self.fields?;
+        let events = match (self.columns, self.failed) {
+            (_, Some((_, e))) => Err(e),
+            (Some(columns), None) => columns.finish(),
+            (None, None) => match crate::columns::ColumnsBuilder::for_fields(&fields) {
+                Some(mut columns) => {
+                    for (event, row) in self.rows.iter().zip(&self.row_ids) {
+                        columns.push(event).map_err(|e| format!("input row {row}: {e}"))?;
+                    }
+                    columns.finish()
                 }
-                columns.finish()
-            }
-            // A type with fields the positional builder does not handle.
-            None => serde_arrow::to_record_batch(&fields, &self.rows).map_err(|e| e.to_string()),
+                // A type with fields the positional builder does not handle.
+                None => serde_arrow::to_record_batch(&fields, &self.rows).map_err(|e| e.to_string()),
+            },
         }
         .map_err(|e| format!("{}: cannot build Arrow columns: {e}", T::CLASS_NAME))?;
         let mut all: Vec<FieldRef> = vec![Arc::new(Field::new(abi::ROW_COLUMN, DataType::UInt32, false))];
@@ -294,5 +335,41 @@ impl<T: OcsfEvent> ClassBuffer for TypedBuffer<T> {
             (abi::META_CLASS_NAME.to_string(), T::CLASS_NAME.to_string()),
         ]);
         RecordBatch::try_new(Arc::new(Schema::new_with_metadata(all, meta)), cols).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocsf::{Authentication, RawEvent, User};
+
+    fn raw(n: u64) -> RawEvent {
+        RawEvent { raw: format!("record {n}"), record_index: n, ..Default::default() }
+    }
+
+    /// The runtime's emitter (columns built as events arrive) gives the same batches as the
+    /// one that keeps the events, rolled-back records included.
+    #[test]
+    fn the_columnar_emitter_matches_the_keeping_one_with_rollbacks() {
+        let run = |mut e: Emitter| {
+            for row in 0..6u32 {
+                e.begin(row);
+                e.emit(raw(row as u64));
+                if row % 2 == 1 {
+                    e.emit(Authentication { user: User { name: Some(format!("u{row}")), ..Default::default() }, ..Default::default() });
+                }
+                if row == 3 || row == 4 {
+                    e.emit(raw(100 + row as u64));
+                    e.rollback();
+                }
+            }
+            e.finish().unwrap()
+        };
+        let (kept, columnar) = (run(Emitter::default()), run(Emitter::columnar()));
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept, columnar);
+        let rows = |b: &RecordBatch| b.column(0).as_any().downcast_ref::<UInt32Array>().unwrap().values().to_vec();
+        assert_eq!(rows(&columnar[0]), [0, 1, 2, 5]);
+        assert_eq!(rows(&columnar[1]), [1, 5]);
     }
 }

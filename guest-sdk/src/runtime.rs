@@ -59,7 +59,7 @@ pub fn map_ipc<M: Mapper>(mapper: &mut M, input: Vec<u8>, out: &mut Vec<u8>) -> 
     let batches = ipc_decode_owned(input).map_err(|e| format!("cannot decode the raw batch: {e}"))?;
     let mut status = Vec::new();
     let mut errors: Vec<Option<String>> = Vec::new();
-    let mut emitter = Emitter::default();
+    let mut emitter = Emitter::columnar();
     let mut row = 0u32;
     for batch in &batches {
         let view = RawBatchView::new(batch)?;

@@ -106,6 +106,9 @@ pub fn crate_name(dir: &Path) -> Result<String, String> {
 /// target directory `<target_root>/wasm-<route>`).
 pub fn build(dir: &Path, profile: &str, target_root: &Path, route: &Route) -> Result<PathBuf, String> {
     let name = crate_name(dir)?;
+    // Cargo runs in the crate dir, so a relative target dir would be resolved there, while
+    // the module is looked for relative to this process's dir: make it absolute first.
+    let target_root = std::env::current_dir().map(|cwd| cwd.join(target_root)).unwrap_or_else(|_| target_root.to_path_buf());
     let target_dir = target_root.join(format!("wasm-{}", route.name()));
     let mut cmd = match route {
         Route::Rustup => Command::new("cargo"),

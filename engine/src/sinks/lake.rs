@@ -218,7 +218,9 @@ impl LakeSink {
         let cloud = EventCloud::of(events);
         // Rows are grouped by borrowed (region, account, day); the owned key is built once per
         // group. A batch nearly always has one or a few groups, so a scan beats hashing.
-        let mut groups: Vec<((&str, &str, i64), Vec<u32>, Sha256)> = Vec::new();
+        // Each group also hashes its rows' identities; an object's path is hashed once per run
+        // of its rows (hashing it for every row was ~0.6% of a CloudTrail run).
+        let mut groups: Vec<((&str, &str, i64), Vec<u32>, Sha256, &str)> = Vec::new();
         let mut last = 0;
         for i in 0..events.num_rows() {
             let p = part(rows.value(i) as usize);
@@ -230,17 +232,21 @@ impl LakeSink {
                 last = match groups.iter().position(|g| g.0 == k) {
                     Some(j) => j,
                     None => {
-                        groups.push((k, Vec::new(), Sha256::new()));
+                        groups.push((k, Vec::new(), Sha256::new(), ""));
                         groups.len() - 1
                     }
                 };
             }
             let g = &mut groups[last];
             g.1.push(i as u32);
-            g.2.update(p.object.as_bytes());
+            if g.3 != p.object {
+                g.2.update((p.object.len() as u64).to_le_bytes());
+                g.2.update(p.object.as_bytes());
+                g.3 = p.object;
+            }
             g.2.update(p.record_index.to_le_bytes());
         }
-        for ((region, account, days), idx, ident) in groups {
+        for ((region, account, days), idx, ident, _) in groups {
             let (y, m, d) = civil_from_days(days);
             let key = PartitionKey { source: source.clone(), region: region.to_string(), account: account.to_string(), day: format!("{y:04}{m:02}{d:02}") };
             let part = if idx.len() == events.num_rows() {

@@ -155,6 +155,16 @@ macro_rules! slots {
             slots!(@consts 0usize; $($slot)*);
         }
         const SLOTS: &[&str] = &[$($name),*];
+
+        /// The slot of a top-level key. A `match` on the text, which the compiler turns into a
+        /// switch on the length and a comparison or two, where a scan of `SLOTS` compared the
+        /// key with every name (byte-loop `memcmp`s, ~3% of mapping time in wasm).
+        fn slot_of(key: &str) -> Option<usize> {
+            match key {
+                $($name => Some(k::$slot),)*
+                _ => None,
+            }
+        }
     };
     (@consts $n:expr; $slot:ident $($rest:ident)*) => {
         pub const $slot: usize = $n;
@@ -205,7 +215,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                 let mut f = Fields { slots: [None; SLOTS.len()], other: Vec::with_capacity(8) };
                 while let Some(key) = m.next_key::<&'de str>()? {
                     let value: &'de RawValue = m.next_value()?;
-                    match SLOTS.iter().position(|s| *s == key) {
+                    match slot_of(key) {
                         Some(i) => {
                             f.slots[i] = Some(value);
                             if i >= MAPPED {
