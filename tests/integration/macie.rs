@@ -167,7 +167,8 @@ fn macie_findings_direct_through_sns_and_eventbridge_duplicates_collapsed_bad_me
 fn messages_are_deleted_only_after_their_rows_are_durable_across_a_kill() {
     let moto = Moto::start();
     let base = sample_event("sensitive-data-finding.json");
-    let n = 40;
+    // Enough messages that the run outlasts the kill window on a fast machine too.
+    let n = 120;
     let mut seed: u64 = 0x3ac1_e5ee;
     let mut mid_run = 0;
     for trial in 0..2 {
@@ -178,7 +179,7 @@ fn messages_are_deleted_only_after_their_rows_are_durable_across_a_kill() {
             send(&moto, &queue, &ev.to_string());
         }
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let kill_after = Duration::from_millis((seed >> 33) % 150);
+        let kill_after = Duration::from_millis((seed >> 33) % 80);
         let sc = Scratch::new();
         sc.config(&config(&moto, &queue, "", "visibility_timeout_seconds = 10\ncommit_every_messages = 2").replace("workers = 2", "workers = 2\nbatch_rows = 2\ncommit_every_records = 2"));
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
