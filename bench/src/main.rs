@@ -38,7 +38,7 @@ enum Cmd {
         records: u64,
         #[arg(long, default_value_t = 1000)]
         records_per_file: u64,
-        /// `mixed`: ~1.2 kB records, 40% data events (S3, Lambda), 8% errors. `lean`: ~0.9 kB
+        /// `mixed`: ~1.2 kB records, 40% data events (S3, Lambda), 8% errors. `lean`: ~1.1 kB
         /// records, 10% data events, 25% errors, half without tlsDetails: a trail of mostly
         /// management calls, many denied.
         #[arg(long, default_value = "mixed", value_parser = ["mixed", "lean"])]
