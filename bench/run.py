@@ -170,8 +170,9 @@ def moto_inventory(work, instances):
     for the vpc_flow source's enrichment; returns (process, endpoint, interfaces JSON path)."""
     import socket
     venv = os.path.join(ROOT, ".venv", "bin")
-    if not os.path.exists(os.path.join(venv, "moto_server")):
-        print("warning: no .venv/bin/moto_server (tests/run.sh installs it); VPC Flow runs without enrichment", file=sys.stderr)
+    server = os.path.join(venv, "moto_server")
+    if not os.path.exists(server) and not (venv_install(MOTO_PIN) and os.path.exists(server)):
+        print("warning: cannot install %s into .venv; VPC Flow runs without enrichment, so its figures do not compare with bench/baseline.json" % MOTO_PIN, file=sys.stderr)
         return None
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -206,14 +207,24 @@ def vpc_config(work, name, corpus_dir, workers, endpoint):
     return cfg
 
 
-def duckdb_python(work):
+# The moto tests/run.sh pins: the bench's VPC run is enriched from it.
+MOTO_PIN = "moto[server]==5.2.5"
+
+
+def venv_install(requirement):
+    """Installs `requirement` into .venv (created if missing); whether it worked."""
     venv = os.path.join(ROOT, ".venv")
     py = os.path.join(venv, "bin", "python")
     if not os.path.exists(py):
         sh([sys.executable, "-m", "venv", venv])
-    if subprocess.run([py, "-c", "import duckdb"], capture_output=True).returncode != 0:
-        print("installing duckdb into .venv ...", file=sys.stderr)
-        if subprocess.run([py, "-m", "pip", "install", "-q", "duckdb"]).returncode != 0:
+    print("installing %s into .venv ..." % requirement, file=sys.stderr)
+    return subprocess.run([py, "-m", "pip", "install", "-q", requirement]).returncode == 0
+
+
+def duckdb_python(work):
+    py = os.path.join(ROOT, ".venv", "bin", "python")
+    if not os.path.exists(py) or subprocess.run([py, "-c", "import duckdb"], capture_output=True).returncode != 0:
+        if not venv_install("duckdb"):
             print("warning: cannot install duckdb; the DuckDB column is skipped", file=sys.stderr)
             return None
     return py
