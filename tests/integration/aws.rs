@@ -1,6 +1,7 @@
 //! The AWS sources, S3 output and `trawl check`, against a real moto_server (and an IMDSv2
 //! stub), through the `trawl` binary with a config as a user would write it.
 
+use crate::common::watchdog::OutputWithin;
 use std::{collections::BTreeMap, path::Path};
 
 use serde_json::Value;
@@ -375,8 +376,7 @@ path = "out"
             .env("TRAWL_TEST_SECRET", key.secret_access_key())
             .env("TRAWL_TEST_BAD_SECRET", secret_value)
             .env("TRAWL_LOG", "debug")
-            .output()
-            .unwrap()
+            .output_within_limit()
     };
     let o = run(&["check", "--config", "config.toml", "--json"]);
     let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
@@ -407,8 +407,7 @@ path = "out"
         .env("TRAWL_TEST_SECRET", key.secret_access_key())
         .env("TRAWL_TEST_BAD_SECRET", secret_value)
         .env("TRAWL_LOG", "trace")
-        .output()
-        .unwrap();
+        .output_within_limit();
     let all = format!("{all}{}{}", String::from_utf8_lossy(&traced.stdout), stderr(&traced));
     assert!(all.contains("(redacted)"), "the trace logs did carry key ids, now redacted");
     for id in [key.access_key_id(), "AKIAUNKNOWNKEY000000"] {

@@ -3,6 +3,7 @@
 //! kill -9, throttling, routing by `endpoints` and by `AWS_ENDPOINT_URL_CLOUDTRAIL`, and
 //! `trawl check`.
 
+use crate::common::watchdog::OutputWithin;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -129,8 +130,7 @@ fn the_environment_routes_cloudtrail_and_check_names_the_policy_when_denied() {
         .args(["run", "--config", "config.toml", "--quiet"])
         .current_dir(sc.dir.path())
         .env("AWS_ENDPOINT_URL_CLOUDTRAIL", ct.url())
-        .output()
-        .unwrap();
+        .output_within_limit();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(events(&sc.path("out")).len(), records.len());
     assert!(ct.requests.load(std::sync::atomic::Ordering::SeqCst) > 0, "the calls went to the fake");

@@ -1,6 +1,7 @@
 //! Whole runs of the `trawl` binary on the sample trail: what lands in the lake is exactly the
 //! input, record for record; a re-run writes nothing; counts reconcile.
 
+use crate::common::watchdog::OutputWithin;
 use std::collections::BTreeMap;
 
 use crate::common::{Scratch, column_at, copy_tree, input_records, parquet_files, read_parquet, sample_trail, strings_at};
@@ -265,8 +266,7 @@ fn a_crash_between_publishing_and_checkpointing_is_rolled_forward_without_duplic
         .args(["run", "--config", "config.toml", "--quiet"])
         .current_dir(s.dir.path())
         .env("TRAWL_FAULT", "abort_after_publish")
-        .output()
-        .unwrap();
+        .output_within_limit();
     assert!(!crashed.status.success() && crashed.status.code().is_none(), "aborted by a signal: {:?}", crashed.status);
     let published = parquet_files(&s.path("lake"));
     assert!(!published.is_empty(), "the first commit's files were published before the abort");

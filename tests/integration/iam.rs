@@ -2,6 +2,7 @@
 //! rows, every one schema-checked; `changes` mode over three runs; kill -9 and rerun;
 //! `trawl check` when denied.
 
+use crate::common::watchdog::OutputWithin;
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use serde_json::{Value, json};
@@ -244,7 +245,7 @@ fn a_crash_between_publish_and_checkpoint_in_changes_mode_reports_each_change_on
     let sc = Scratch::new();
     sc.config(&config(&sc, &moto, "changes", "entities_per_unit = 4", "commit_every_records = 4\nbatch_rows = 4"));
     // The first commit's files are published, then the process aborts before its checkpoint.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).env("TRAWL_FAULT", "abort_after_publish").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(["run", "--config", "config.toml", "--quiet"]).current_dir(sc.dir.path()).env("TRAWL_FAULT", "abort_after_publish").output_within_limit();
     assert!(!out.status.success());
     let published = by_uid(&sc.path("out")).len();
     // The mapper's compile comes first, so the source may have read everything by the first
@@ -273,7 +274,7 @@ fn check_names_iam_read_only_access_when_denied_and_a_denied_run_writes_nothing(
     let key = key.access_key().unwrap();
     let sc = Scratch::new();
     sc.config(&config(&sc, &moto, "snapshot", "", "").replace("access_key_id = \"testing\", secret_access_key = \"testing\"", "access_key_id = \"${K}\", secret_access_key = \"${S}\""));
-    let trawl = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(sc.dir.path()).env("K", key.access_key_id()).env("S", key.secret_access_key()).output().unwrap();
+    let trawl = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(sc.dir.path()).env("K", key.access_key_id()).env("S", key.secret_access_key()).output_within_limit();
     let o = trawl(&["check", "--config", "config.toml", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));

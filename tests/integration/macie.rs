@@ -5,6 +5,7 @@
 //! are durable (kill -9, then a rerun after the visibility timeout); `trawl check` denied;
 //! every row against the OCSF 1.1.0 schema.
 
+use crate::common::watchdog::OutputWithin;
 use std::{path::Path, time::Duration};
 
 use serde_json::{Value, json};
@@ -233,8 +234,7 @@ fn check_names_the_sqs_actions_when_denied() {
         .args(["check", "--config", "config.toml", "--json"])
         .current_dir(sc.dir.path())
         .env("TRAWL_TEST_SECRET", key.secret_access_key())
-        .output()
-        .unwrap();
+        .output_within_limit();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let row = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("macie")).unwrap_or_else(|| panic!("{rows:#?}"));

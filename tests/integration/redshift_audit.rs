@@ -5,6 +5,7 @@
 //! stub in front of moto that answers that call with the documented XML and passes every
 //! other call on.
 
+use crate::common::watchdog::OutputWithin;
 use aws_sdk_redshift::types::LogDestinationType;
 use serde_json::Value;
 use trawl::aws::runtime;
@@ -248,8 +249,7 @@ fn check_names_the_denied_redshift_permission() {
         .current_dir(sc.dir.path())
         .env("K", key.access_key_id())
         .env("S", key.secret_access_key())
-        .output()
-        .unwrap();
+        .output_within_limit();
     let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
     let r = rows.iter().find(|r| r["target"].as_str().unwrap().starts_with("redshift_audit")).unwrap();
     assert!(r["ok"] == false && r["permission"].as_str().unwrap_or("").contains("AmazonRedshiftReadOnlyAccess: redshift:DescribeClusters denied"), "{rows:#?}");

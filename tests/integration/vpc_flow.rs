@@ -7,6 +7,7 @@
 //! The helpers here (a capturing mapper, an in-process run, gzip) serve `redshift_audit.rs`
 //! and `sqs_routing.rs` too.
 
+use crate::common::watchdog::OutputWithin;
 use std::{
     io::Write,
     sync::{Arc, Mutex},
@@ -339,7 +340,7 @@ fn missing_permissions_leave_rows_unenriched_with_one_warning_and_check_says_so(
         .replace("access_key_id = \"testing\", secret_access_key = \"testing\"", "access_key_id = \"${K}\", secret_access_key = \"${S}\"");
     sc.config(&toml);
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(sc.dir.path()).env("K", key.access_key_id()).env("S", key.secret_access_key()).output().unwrap()
+        std::process::Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(sc.dir.path()).env("K", key.access_key_id()).env("S", key.secret_access_key()).output_within_limit()
     };
     let o = run(&["run", "--config", "config.toml", "--quiet", "--summary-json", "summary.json"]);
     assert!(o.status.success(), "missing enrichment permissions do not fail the run: {}", stderr(&o));

@@ -62,6 +62,7 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let _ = s.write_all(b"GET /moto-api/data.json HTTP/1.0\r\nHost: localhost\r\n\r\n");
                 let mut buf = [0u8; 12];
                 if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {

@@ -10,6 +10,7 @@ pub mod fakes;
 pub mod fake_guardduty;
 pub mod fake_shield;
 pub mod runs;
+pub mod watchdog;
 
 use std::{
     path::{Path, PathBuf},
@@ -17,6 +18,7 @@ use std::{
 };
 
 use arrow_array::{Array, RecordBatch, StructArray, cast::AsArray};
+use watchdog::OutputWithin;
 use trawl::{
     batch::{ObjectInfo, RawBatch, RawBatchBuilder},
     formats::{cloudtrail::CloudTrailReader, compression::decompressed},
@@ -203,7 +205,7 @@ impl Scratch {
 
     /// Runs `trawl <args>` in the scratch dir.
     pub fn trawl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(self.dir.path()).env_remove("TRAWL_LOG").output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).current_dir(self.dir.path()).env_remove("TRAWL_LOG").output_within_limit()
     }
 
     /// Runs `trawl run` with the scratch config; returns the output and the JSON summary.
