@@ -72,6 +72,7 @@ struct Job {
 /// Runs every connector and source of `cfg` once.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    limit_malloc_arenas();
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
     // One run per state dir and per local output at a time; held until the run ends.
     let _locks = lock_dirs(cfg)?;
@@ -364,15 +365,31 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
         let mut waiting: Vec<Sender<Result<(), String>>> = Vec::new();
         let mut trimmer = HeapTrimmer::new(std::time::Duration::from_secs(1));
         let settled = |slots: &[SourceSlot]| slots.iter().all(|s| s.tracker.lock().expect("not poisoned").all_settled());
-        for msg in sink_rx.iter() {
+        loop {
+            // A unit can become settled with no message to tell of it (its last records were
+            // written before the source ended it): while a commit is awaited, look again now
+            // and then, or the source waiting for it would wait for ever.
+            let msg = if waiting.is_empty() && !commit_wanted.load(Ordering::Acquire) {
+                match sink_rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                }
+            } else {
+                match sink_rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                    Ok(m) => Some(m),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
+            };
             trimmer.tick();
             match msg {
-                SinkMsg::CommitRequest { reply } => match &failure {
+                None => {}
+                Some(SinkMsg::CommitRequest { reply }) => match &failure {
                     Some(e) => drop(reply.send(Err(e.to_string()))),
                     None => waiting.push(reply),
                 },
-                _ if failure.is_some() => continue, // drain so the other threads can finish
-                msg => match writer.handle(msg, slots) {
+                Some(_) if failure.is_some() => continue, // drain so the other threads can finish
+                Some(msg) => match writer.handle(msg, slots) {
                     Ok(n) => since_commit += n,
                     Err(e) => failure = Some(e),
                 },
@@ -419,6 +436,21 @@ fn run_sources(cfg: &Config, opts: &RunOptions, workers: usize, writer: &mut Wri
     }
     writer.commit(slots)?;
     Ok(errors)
+}
+
+/// Caps glibc's malloc arenas at two. Batches are allocated on the reader and mapper threads
+/// and freed on the writer, and each thread's own arena kept its freed pages: with the default
+/// (8 per core) peak RSS grew with the input (CloudTrail 10× input: 235–251 MiB); with two
+/// arenas it measured 229 MiB, at the same speed. The `MALLOC_ARENA_MAX` variable still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; M_ARENA_MAX bounds arenas made
+        // from now on and leaves existing allocations alone.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
 }
 
 /// Hands memory the process has freed back to the OS, at most once per interval.

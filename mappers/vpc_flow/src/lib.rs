@@ -46,20 +46,30 @@
 //! its header, a number, time or address field does not parse (the message names the field),
 //! or it names neither endpoint at all.
 
-use std::{borrow::Cow, collections::BTreeMap, net::IpAddr};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+};
 
 use trawl_guest_sdk::{
     ClassDecl, Emitter, Manifest, MapError, Mapper, RawRecord,
     ocsf::{self, *},
 };
 
-/// The mapper. Keeps the last header's layout and the last enrichment it parsed.
+/// The mapper. Keeps the last header's layout and the enrichments it parsed.
 #[derive(Default)]
 pub struct VpcFlow {
     header: Option<(Vec<u8>, Layout)>,
     default: Option<Layout>,
-    enrichment: Option<(Vec<u8>, Option<Enriched>)>,
+    /// Parsed enrichments by their bytes. The host attaches one value per interface and a
+    /// flow log file interleaves many interfaces, so keeping only the last one parsed missed
+    /// on nearly every record and parsing was most of an enriched record's cost.
+    enrichments: HashMap<Vec<u8>, Option<Enriched>>,
 }
+
+/// Distinct enrichments kept at most (cleared when full): a batch rarely holds more.
+const MAX_ENRICHMENTS: usize = 4096;
 
 #[cfg(feature = "export")]
 trawl_guest_sdk::export_mapper!(VpcFlow);
@@ -84,15 +94,18 @@ impl Mapper for VpcFlow {
             self.header = Some((header.to_vec(), parse_header(header)?));
         }
         if let Some(bytes) = rec.enrichment
-            && self.enrichment.as_ref().is_none_or(|(b, _)| b.as_slice() != bytes)
+            && !self.enrichments.contains_key(bytes)
         {
-            self.enrichment = Some((bytes.to_vec(), Enriched::parse(bytes)));
+            if self.enrichments.len() >= MAX_ENRICHMENTS {
+                self.enrichments.clear();
+            }
+            self.enrichments.insert(bytes.to_vec(), Enriched::parse(bytes));
         }
         let layout = match (rec.context, &self.header) {
             (Some(_), Some((_, l))) => l,
             _ => self.default.get_or_insert_with(|| Layout::parse(DEFAULT_HEADER)),
         };
-        let enriched = rec.enrichment.and_then(|_| self.enrichment.as_ref()).and_then(|(_, e)| e.as_ref());
+        let enriched = rec.enrichment.and_then(|b| self.enrichments.get(b)).and_then(Option::as_ref);
         out.emit(map_line(line, layout, rec, enriched)?);
         Ok(())
     }
@@ -717,6 +730,34 @@ mod tests {
         assert_eq!(list[2].data, r#"{"account_alias":"prod-main"}"#);
         // Unreadable enrichment: mapped without it.
         assert!(map(Some(DEFAULT_HEADER), "2 1 eni-1 10.0.0.5 10.0.0.9 1 2 6 1 1 1700000000 1700000060 ACCEPT OK", Some("[1]")).unwrap().enrichments.is_none());
+    }
+
+    #[test]
+    fn interleaved_enrichments_each_reach_their_own_record() {
+        // One mapper over a batch whose records alternate between interfaces (as a flow log
+        // file's do), some without an enrichment or with an unreadable one, and past the
+        // number of parsed enrichments kept, so the cache is cleared mid-batch.
+        let en = |i: usize| format!(r#"{{"src":{{"instance_id":"i-{i}","interface_id":"eni-{i}"}}}}"#);
+        let mut m = VpcFlow::default();
+        let mut out = Emitter::default();
+        let mut want = Vec::new();
+        for n in 0..MAX_ENRICHMENTS + 300 {
+            let i = if n < 40 { n % 3 } else { n };
+            let enrichment = match n % 7 {
+                5 => None,
+                6 => Some("[1]".to_string()),
+                _ => Some(en(i)),
+            };
+            let line = format!("2 123456789010 eni-{i} 10.0.0.5 10.0.0.9 40000 5432 6 3 180 1700000000 1700000060 ACCEPT OK");
+            let mut rec = trawl_guest_sdk::testing::record(line.as_bytes());
+            rec.context = Some(DEFAULT_HEADER.as_bytes());
+            rec.enrichment = enrichment.as_deref().map(str::as_bytes);
+            m.map(&rec, &mut out).unwrap();
+            want.push(matches!(n % 7, 0..=4).then(|| format!("i-{i}")));
+        }
+        assert!(m.enrichments.len() <= MAX_ENRICHMENTS);
+        let got: Vec<Option<String>> = out.take::<NetworkActivity>().into_iter().map(|e| e.src_endpoint.instance_uid).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
