@@ -51,7 +51,11 @@ impl ColumnsBuilder {
 
     /// The rows pushed so far as a record batch of the fields' schema.
     pub fn finish(self) -> Result<RecordBatch, String> {
-        let columns = self.root.children.into_iter().zip(self.fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
+        let mut root = self.root;
+        for c in &mut root.children {
+            c.pad_to(root.len);
+        }
+        let columns = root.children.into_iter().zip(self.fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
         RecordBatch::try_new(Arc::new(Schema::new(self.fields)), columns).map_err(|e| e.to_string())
     }
 }
@@ -91,10 +95,10 @@ impl StructCol {
         })
     }
 
+    /// A null row. The children are left behind: they catch up with nulls when they are next
+    /// written ([`Col::pad_to`]) or finished. Pushing a null into every column under an absent
+    /// struct was most of what an event's many absent OCSF objects cost.
     fn push_null(&mut self) {
-        for c in &mut self.children {
-            c.push_null();
-        }
         self.nulls.append_null();
         self.len += 1;
     }
@@ -140,6 +144,45 @@ impl Col {
         })
     }
 
+    /// Appends nulls until the column holds `len` rows (a child catching up with its struct).
+    fn pad_to(&mut self, len: usize) {
+        let k = len.saturating_sub(self.len());
+        if k == 0 {
+            return;
+        }
+        match self {
+            Col::Bool(v, n) => {
+                v.append_n(k, false);
+                n.append_n_nulls(k);
+            }
+            Col::I32(v, n) => {
+                v.resize(len, 0);
+                n.append_n_nulls(k);
+            }
+            Col::I64(v, n) | Col::TimestampMs(v, n) => {
+                v.resize(len, 0);
+                n.append_n_nulls(k);
+            }
+            Col::U64(v, n) => {
+                v.resize(len, 0);
+                n.append_n_nulls(k);
+            }
+            Col::Str { offsets, data, nulls } => {
+                offsets.resize(len + 1, data.len() as i32);
+                nulls.append_n_nulls(k);
+            }
+            Col::Struct(s) => {
+                s.nulls.append_n_nulls(k);
+                s.len = len;
+            }
+            Col::List { offsets, nulls, .. } | Col::Map { offsets, nulls, .. } => {
+                let end = *offsets.last().expect("starts at 0");
+                offsets.resize(len + 1, end);
+                nulls.append_n_nulls(k);
+            }
+        }
+    }
+
     fn push_null(&mut self) {
         match self {
             Col::Bool(v, n) => {
@@ -179,8 +222,11 @@ impl Col {
                 // `&str` appended to `data`, so every slice is in bounds and valid UTF-8.
                 Arc::new(unsafe { StringArray::new_unchecked(OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets)), Buffer::from_vec(data), nulls.finish()) })
             }
-            Col::Struct(s) => {
+            Col::Struct(mut s) => {
                 let DataType::Struct(fields) = dt else { unreachable!("built from this field") };
+                for c in &mut s.children {
+                    c.pad_to(s.len);
+                }
                 let children = s.children.into_iter().zip(fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
                 let mut nulls = s.nulls;
                 Arc::new(StructArray::try_new(fields.clone(), children, nulls.finish()).map_err(|e| format!("column {}: {e}", field.name()))?)
@@ -529,9 +575,14 @@ impl FieldsSer<'_> {
         let i = self.next;
         if self.s.key_ptrs.get(i) == Some(&(key.as_ptr() as usize)) && self.s.names[i].len() == key.len() {
             self.next = i + 1;
-            return Ok(&mut self.s.children[i]);
+            let c = &mut self.s.children[i];
+            c.pad_to(self.s.len);
+            return Ok(c);
         }
-        self.find_column(key)
+        let len = self.s.len;
+        let c = self.find_column(key)?;
+        c.pad_to(len);
+        Ok(c)
     }
 
     /// The first time a key is seen at a position, or fields out of the usual order.
@@ -564,12 +615,13 @@ impl ser::SerializeStruct for FieldsSer<'_> {
     }
 
     fn end(self) -> Result<(), Error> {
-        // Every column must have grown by one; a field the value did not write is null.
+        // Every column must have grown to the new row; a field the value did not write (or
+        // one still behind from null rows) is null there.
         let len = self.s.len + 1;
         for (c, name) in self.s.children.iter_mut().zip(&self.s.names) {
             match c.len() {
                 l if l == len => {}
-                l if l + 1 == len => c.push_null(),
+                l if l < len => c.pad_to(len),
                 _ => return Err(Error(format!("field {name} was written more than once"))),
             }
         }
