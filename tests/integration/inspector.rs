@@ -135,7 +135,9 @@ fn the_seeds_t0_t1_example_in_both_pull_modes() {
     for (mode, connector_extra, source_extra) in [("full", "", "".to_string()), ("unique", "inspector_pull_mode = \"unique\"", String::new()), ("unique", "", "pull_mode = \"unique\"".to_string())] {
         let moto = Moto::start();
         let sc = Scratch::new();
-        sc.config(&config(&moto, connector_extra, &format!("{source_extra}\n{filter}"), ""));
+        // The scratch config, pointed at `moto`.
+        let point_at = |moto: &Moto| sc.config(&config(moto, connector_extra, &format!("{source_extra}\n{filter}"), ""));
+        point_at(&moto);
         seed(&moto, &[a, b, c]);
         let (out, t0) = sc.run();
         assert!(out.status.success(), "{mode} t0: {}", stderr(&out));
@@ -147,7 +149,7 @@ fn the_seeds_t0_t1_example_in_both_pull_modes() {
         // (Not `/moto-api/reset`: under load on this 2-core machine it went a minute without
         // replying, and a CI run timed out on it.)
         let moto = Moto::start();
-        sc.config(&config(&moto, connector_extra, &format!("{source_extra}\n{filter}"), ""));
+        point_at(&moto);
         seed(&moto, &[a, &b_closed, d]);
         let (out, t1) = sc.run();
         assert!(out.status.success(), "{mode} t1: {}", stderr(&out));
