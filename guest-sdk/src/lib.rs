@@ -56,7 +56,7 @@ pub mod time;
 static GLOBAL: alloc::SizeClassAlloc = alloc::SizeClassAlloc::new();
 
 pub use mapper::{ClassDecl, Emitter, Manifest, MapError, Mapper, OcsfEvent, trace_fields};
-pub use record::{RawBatchView, RawRecord, position_uid};
+pub use record::{RawBatchView, RawRecord, bytes_eq, position_uid};
 
 /// Log levels for [`log!`] (values as sent over the ABI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
