@@ -51,11 +51,7 @@ impl ColumnsBuilder {
 
     /// The rows pushed so far as a record batch of the fields' schema.
     pub fn finish(self) -> Result<RecordBatch, String> {
-        let mut root = self.root;
-        for c in &mut root.children {
-            c.pad_to(root.len);
-        }
-        let columns = root.children.into_iter().zip(self.fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
+        let (columns, _) = self.root.finish(&self.fields)?;
         RecordBatch::try_new(Arc::new(Schema::new(self.fields)), columns).map_err(|e| e.to_string())
     }
 }
@@ -101,6 +97,22 @@ impl StructCol {
     fn push_null(&mut self) {
         self.nulls.append_null();
         self.len += 1;
+    }
+
+    /// The children as arrays, each caught up with the struct's rows first, and the struct's
+    /// null buffer.
+    fn finish(self, fields: &Fields) -> Result<(Vec<ArrayRef>, NullBufferBuilder), String> {
+        let len = self.len;
+        let children = self
+            .children
+            .into_iter()
+            .zip(fields.iter())
+            .map(|(mut c, f)| {
+                c.pad_to(len);
+                c.finish(f)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((children, self.nulls))
     }
 
     /// Also cuts children that a failed push left longer than the struct.
@@ -225,13 +237,9 @@ impl Col {
                 // `&str` appended to `data`, so every slice is in bounds and valid UTF-8.
                 Arc::new(unsafe { StringArray::new_unchecked(OffsetBuffer::new_unchecked(ScalarBuffer::from(offsets)), Buffer::from_vec(data), nulls.finish()) })
             }
-            Col::Struct(mut s) => {
+            Col::Struct(s) => {
                 let DataType::Struct(fields) = dt else { unreachable!("built from this field") };
-                for c in &mut s.children {
-                    c.pad_to(s.len);
-                }
-                let children = s.children.into_iter().zip(fields.iter()).map(|(c, f)| c.finish(f)).collect::<Result<Vec<_>, _>>()?;
-                let mut nulls = s.nulls;
+                let (children, mut nulls) = s.finish(fields)?;
                 Arc::new(StructArray::try_new(fields.clone(), children, nulls.finish()).map_err(|e| format!("column {}: {e}", field.name()))?)
             }
             Col::Map { offsets, keys, values, mut nulls } => {
@@ -882,8 +890,6 @@ mod tests {
         same_as_serde_arrow(&ds);
     }
 
-    /// Fields found by the remembered key address, by name when the order changes, and by
-    /// name when the same name arrives from another address.
     #[test]
     fn absent_and_skipped_fields_are_null_and_a_field_written_twice_is_an_error() {
         // Rows that leave fields out (skipped, as `skip_serializing_if` does, or not written
@@ -922,6 +928,8 @@ mod tests {
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![None, Some("x"), None, Some("y"), None]);
     }
 
+    /// Fields found by the remembered key address, by name when the order changes, and by
+    /// name when the same name arrives from another address.
     #[test]
     fn fields_in_any_order_and_from_any_key_address_land_in_their_columns() {
         struct Row(i64, &'static str, bool);
