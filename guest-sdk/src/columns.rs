@@ -14,7 +14,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, Int32Array, Int64Array, ListArray, MapArray, RecordBatch, StringArray, StructArray, UInt64Array,
     types::TimestampMillisecondType,
 };
-use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, FieldRef, Fields, Schema, TimeUnit};
 use serde::ser::{self, Impossible, Serialize};
 
@@ -57,16 +57,16 @@ impl ColumnsBuilder {
 }
 
 enum Col {
-    Bool(BooleanBufferBuilder, NullBufferBuilder),
-    I32(Vec<i32>, NullBufferBuilder),
-    I64(Vec<i64>, NullBufferBuilder),
-    U64(Vec<u64>, NullBufferBuilder),
-    TimestampMs(Vec<i64>, NullBufferBuilder),
-    Str { offsets: Vec<i32>, data: Vec<u8>, nulls: NullBufferBuilder },
+    Bool(BooleanBufferBuilder, Validity),
+    I32(Vec<i32>, Validity),
+    I64(Vec<i64>, Validity),
+    U64(Vec<u64>, Validity),
+    TimestampMs(Vec<i64>, Validity),
+    Str { offsets: Vec<i32>, data: Vec<u8>, nulls: Validity },
     Struct(StructCol),
-    List { offsets: Vec<i32>, item: Box<Col>, nulls: NullBufferBuilder },
+    List { offsets: Vec<i32>, item: Box<Col>, nulls: Validity },
     /// A map of strings to strings (OCSF `unmapped`, as Security Lake stores it).
-    Map { offsets: Vec<i32>, keys: Box<Col>, values: Box<Col>, nulls: NullBufferBuilder },
+    Map { offsets: Vec<i32>, keys: Box<Col>, values: Box<Col>, nulls: Validity },
 }
 
 struct StructCol {
@@ -76,7 +76,7 @@ struct StructCol {
     /// the names byte by byte cost ~7% of mapping time in wasm, whose `memcmp` is a byte loop.
     key_ptrs: Vec<usize>,
     children: Vec<Col>,
-    nulls: NullBufferBuilder,
+    nulls: Validity,
     len: usize,
 }
 
@@ -86,7 +86,7 @@ impl StructCol {
             names: fields.iter().map(|f| f.name().clone()).collect(),
             key_ptrs: vec![0; fields.len()],
             children: fields.iter().map(|f| Col::new(f.data_type())).collect::<Option<_>>()?,
-            nulls: NullBufferBuilder::new(0),
+            nulls: Validity::new(),
             len: 0,
         })
     }
@@ -101,7 +101,7 @@ impl StructCol {
 
     /// The children as arrays, each caught up with the struct's rows first, and the struct's
     /// null buffer.
-    fn finish(self, fields: &Fields) -> Result<(Vec<ArrayRef>, NullBufferBuilder), String> {
+    fn finish(self, fields: &Fields) -> Result<(Vec<ArrayRef>, Validity), String> {
         let len = self.len;
         let children = self
             .children
@@ -125,15 +125,81 @@ impl StructCol {
     }
 }
 
+/// A column's validity bits, built a 64-bit word at a time. Arrow's `NullBufferBuilder` grows
+/// its bitmap a byte at a time, and in wasm each growth is a `memory.fill`, a call into the
+/// host: every 8th row of every nullable column. Nothing is kept until the first null.
+struct Validity {
+    len: usize,
+    /// One bit per row (set: valid), `ceil(len / 64)` words, the bits past `len` clear. `None`
+    /// while every row is valid.
+    words: Option<Vec<u64>>,
+}
+
+impl Validity {
+    fn new() -> Self {
+        Self { len: 0, words: None }
+    }
+
+    #[inline]
+    fn append_non_null(&mut self) {
+        if let Some(w) = &mut self.words {
+            if self.len % 64 == 0 {
+                w.push(0);
+            }
+            *w.last_mut().expect("a word per 64 rows") |= 1 << (self.len % 64);
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn append_null(&mut self) {
+        self.append_n_nulls(1);
+    }
+
+    fn append_n_nulls(&mut self, k: usize) {
+        let len = self.len;
+        let w = self.words.get_or_insert_with(|| {
+            let mut w = vec![u64::MAX; len / 64];
+            if len % 64 != 0 {
+                w.push((1 << (len % 64)) - 1);
+            }
+            w
+        });
+        self.len += k;
+        // The new bits are clear already in the last word; whole new words are zero.
+        while w.len() < self.len.div_ceil(64) {
+            w.push(0);
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.len = len;
+        if let Some(w) = &mut self.words {
+            w.truncate(len.div_ceil(64));
+            if len % 64 != 0 {
+                *w.last_mut().expect("a word per 64 rows") &= (1 << (len % 64)) - 1;
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Option<NullBuffer> {
+        let words = self.words.take()?;
+        Some(NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(words), 0, std::mem::take(&mut self.len))))
+    }
+}
+
 /// Appends a null (a default value under it, as Arrow arrays hold one in every slot).
-fn null<T: Default>(values: &mut Vec<T>, nulls: &mut NullBufferBuilder) {
+fn null<T: Default>(values: &mut Vec<T>, nulls: &mut Validity) {
     values.push(T::default());
     nulls.append_null();
 }
 
 impl Col {
     fn new(dt: &DataType) -> Option<Self> {
-        let n = || NullBufferBuilder::new(0);
+        let n = || Validity::new();
         Some(match dt {
             DataType::Boolean => Col::Bool(BooleanBufferBuilder::new(0), n()),
             DataType::Int32 => Col::I32(Vec::new(), n()),
@@ -164,6 +230,12 @@ impl Col {
             return have == len;
         }
         let k = len - have;
+        if k == 1 {
+            // The usual case (the field was absent in the row before): a push, where the
+            // resizes below are each a `memory.fill` call into the host in wasm.
+            self.push_null();
+            return true;
+        }
         match self {
             Col::Bool(v, n) => {
                 v.append_n(k, false);
@@ -282,7 +354,7 @@ impl ser::Error for Error {
 }
 
 /// Appends a non-null value.
-fn value<T>(values: &mut Vec<T>, nulls: &mut NullBufferBuilder, v: T) -> Result<(), Error> {
+fn value<T>(values: &mut Vec<T>, nulls: &mut Validity, v: T) -> Result<(), Error> {
     values.push(v);
     nulls.append_non_null();
     Ok(())
@@ -325,14 +397,14 @@ struct MapSer<'a> {
     offsets: &'a mut Vec<i32>,
     keys: &'a mut Col,
     values: &'a mut Col,
-    nulls: &'a mut NullBufferBuilder,
+    nulls: &'a mut Validity,
     len: i32,
 }
 
 struct SeqSer<'a> {
     offsets: &'a mut Vec<i32>,
     item: &'a mut Col,
-    nulls: &'a mut NullBufferBuilder,
+    nulls: &'a mut Validity,
     len: i32,
 }
 
@@ -741,6 +813,55 @@ impl ser::SerializeSeq for SeqSer<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// Validity bits against a plain list of flags, over runs of appends, null runs and cuts
+    /// that cross word boundaries (a deterministic pseudo-random sequence).
+    #[test]
+    fn validity_matches_a_list_of_flags() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..200 {
+            let (mut v, mut model) = (super::Validity::new(), Vec::<bool>::new());
+            for _ in 0..next(40) {
+                match next(if round % 3 == 0 { 4 } else { 10 }) {
+                    0 => {
+                        let k = next(150) as usize;
+                        v.append_n_nulls(k);
+                        model.extend(std::iter::repeat_n(false, k));
+                    }
+                    1 => {
+                        let len = next(model.len() as u64 + 1) as usize;
+                        v.truncate(len);
+                        model.truncate(len);
+                    }
+                    2 => {
+                        v.append_null();
+                        model.push(false);
+                    }
+                    _ => {
+                        for _ in 0..next(100) {
+                            v.append_non_null();
+                            model.push(true);
+                        }
+                    }
+                }
+            }
+            let len = model.len();
+            let got: Vec<bool> = match v.finish() {
+                Some(n) => {
+                    assert_eq!(n.len(), len, "round {round}");
+                    n.iter().collect()
+                }
+                None => vec![true; len],
+            };
+            assert_eq!(got, model, "round {round}");
+        }
+    }
+
     #[test]
     fn short_appends_copy_every_byte_at_every_length() {
         let src: Vec<u8> = (1..=32).collect();

@@ -136,7 +136,19 @@ pub fn position_uid(object: &str, index: u64, offset: u64) -> String {
     });
     h = eat(h, &index.to_le_bytes());
     h = eat(h, &offset.to_le_bytes());
-    format!("{h:032x}")
+    hex_u128(h)
+}
+
+/// `format!("{h:032x}")` without the formatting machinery, which was most of what a uid
+/// cost in wasm (~2 % of a VPC Flow run).
+fn hex_u128(h: u128) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = DIGITS[(h >> (124 - 4 * i) & 0xf) as usize];
+    }
+    // SAFETY: every byte is an ASCII hex digit.
+    unsafe { String::from_utf8_unchecked(out.to_vec()) }
 }
 
 /// `a == b`, 8 bytes a step. Slice equality is `memcmp`, which on wasm32 is a byte loop: for
@@ -381,5 +393,12 @@ mod position_uid_tests {
             assert_eq!(super::position_uid(o, i, off), fresh(o, i, off), "{o} {i} {off}");
         }
         assert_ne!(super::position_uid("a", 12, 0), super::position_uid("a1", 2, 0));
+    }
+
+    #[test]
+    fn hex_is_what_format_writes() {
+        for h in [0u128, 1, 0xf, 0x10, u128::MAX, 1 << 127, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210] {
+            assert_eq!(super::hex_u128(h), format!("{h:032x}"));
+        }
     }
 }
