@@ -213,7 +213,7 @@ impl Layout {
     /// any order; unknown names are kept for `unmapped`.
     pub fn parse(header: &str) -> Layout {
         let mut l = Layout { columns: Vec::new(), others: Vec::new(), version: None, transit_gateway: false };
-        for (i, name) in header.split(' ').filter(|n| !n.is_empty()).enumerate() {
+        for (i, name) in Words(header).enumerate() {
             let name = name.trim_start_matches("${").trim_end_matches('}').replace('_', "-");
             let slot = FIELDS.iter().position(|(n, _)| *n == name);
             if let Some(s) = slot {
